@@ -1,0 +1,31 @@
+"""Generators of real test problems.
+
+``poisson`` (this package's foundation) plus the generators each method family adds in
+its own module: sequences of related systems for relax/ (``sequences``), equality
+constrained NLPs for optimize/ (``nlp``), completion instances (``completion``) and
+Darcy fields (``darcy``).  Names from those modules are looked up on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .poisson import PoissonProblem, poisson
+
+_MODULES = ("sequences", "nlp", "completion", "darcy")
+
+__all__ = ["poisson", "PoissonProblem"]
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    for mod_name in _MODULES:
+        try:
+            module = importlib.import_module(f".{mod_name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{mod_name}":
+                continue
+            raise
+        if name in getattr(module, "__all__", ()):
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
