@@ -21,7 +21,11 @@ import math
 import time
 from typing import Any, Callable
 
+import numpy as np
+import scipy.sparse as sp
+
 from .. import backend as bk
+from . import _fused
 from ..linsys import make_system, LinearSystem
 from ..result import SolveResult, REASONS
 
@@ -76,6 +80,12 @@ def pcg(system: LinearSystem, *, rtol: float, atol: float, maxiter: int | None,
     p = None
     rho_prev = 1.0
     rr = None  # cached r^H r, reused as rho when there is no preconditioner
+    # NumPy real vectors take fused numba kernels (see _fused.py); a SciPy CSR matrix
+    # additionally gets its mat-vec fused with p^T q into a preallocated buffer.
+    fused = _fused.kernels() if _fused.usable(b, system.x0) else None
+    _dot = fused["dot"] if fused is not None else bk.inner
+    csr = _fused_csr(system.A, b) if fused is not None else None
+    q = np.empty_like(b) if csr is not None else None
     status = "maxiter"
     it = 0
     matvecs = 0 if system.x0 is None else 1
@@ -106,34 +116,43 @@ def pcg(system: LinearSystem, *, rtol: float, atol: float, maxiter: int | None,
             break
         if M is None:
             z = r
-            rho = rr if rr is not None else bk.inner(r, r)
+            rho = rr if rr is not None else _dot(r, r)
         else:
             z = M(r)
-            rho = bk.inner(r, z)
+            rho = _dot(r, z)
             if not (_real(rho) > 0.0):
                 status = "breakdown" if math.isfinite(_real(rho)) else "nonfinite"
                 break
         if p is None:
             p = bk.copy(z)
+        elif fused is not None:
+            fused["direction"](p, z, rho / rho_prev)
         else:
             p *= rho / rho_prev
             p += z
-        q = A(p)
+        if csr is not None:
+            pq = fused["csr_matvec_dot"](csr.indptr, csr.indices, csr.data, p, q)
+        else:
+            q = A(p)
+            pq = _dot(p, q)
         matvecs += 1
-        pq = bk.inner(p, q)
         if not (_real(pq) > 0.0):
             status = "breakdown" if math.isfinite(_real(pq)) else "nonfinite"
             break
         alpha = rho / pq
-        x += alpha * p
         it += 1
-        if refresh_every and it % refresh_every == 0:
-            r = b - A(x)
-            matvecs += 1
+        refresh = bool(refresh_every) and it % refresh_every == 0
+        if fused is not None and not refresh:
+            rr = fused["update"](x, r, p, q, alpha)
         else:
-            r -= alpha * q
+            x += alpha * p
+            if refresh:
+                r = b - A(x)
+                matvecs += 1
+            else:
+                r -= alpha * q
+            rr = _real(_dot(r, r))
         rho_prev = rho
-        rr = _real(bk.inner(r, r))
         rnorm = math.sqrt(rr) if rr >= 0.0 else math.nan
         residuals.append(rnorm)
         if callback is not None:
@@ -152,6 +171,13 @@ def pcg(system: LinearSystem, *, rtol: float, atol: float, maxiter: int | None,
     return SolveResult(x=x, converged=converged, iterations=it, residuals=residuals, info=info,
                        reason=REASONS[status], time=time.perf_counter() - t0,
                        method="cg" if M is None else "pcg", stats={"matvecs": matvecs})
+
+
+def _fused_csr(A, b):
+    """A SciPy CSR matrix whose dtype matches ``b`` (the fused mat-vec needs that), else None."""
+    if sp.issparse(A) and A.format == "csr" and A.dtype == b.dtype:
+        return A
+    return None
 
 
 def _real(v) -> float:

@@ -1,0 +1,239 @@
+"""The Poisson benchmark suite: ``lrsolve bench poisson``.
+
+Runs lrsolve's solvers and their peers (SciPy's ``cg``, PyAMG's own solve) in one
+process on the same problems (2D/3D Poisson, random right-hand side), and reports
+iterations, setup and solve time, the final true relative residual and the time ratio
+of each lrsolve solver to its peer.  Writes a JSON file and a convergence plot.
+
+Peers: ``cg``/``cg-csr``/``pcg-jacobi``/``pcg-ic0``/``dcdm`` are compared with SciPy's
+``cg`` on the CSR matrix; ``pcg-amg`` with PyAMG's ``solve(accel="cg")`` on the same
+hierarchy settings.  Times are the minimum over ``--repeat`` runs.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend as bk
+
+DEFAULT_SOLVERS = ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0", "pcg-amg", "dcdm", "scipy-cg", "pyamg")
+PEER_OF = {"cg": "scipy-cg", "cg-csr": "scipy-cg", "pcg-jacobi": "scipy-cg",
+           "pcg-ic0": "scipy-cg", "dcdm": "scipy-cg", "pcg-amg": "pyamg"}
+
+
+def _relres(A, x, b) -> float:
+    return float(np.linalg.norm(b - A @ x) / np.linalg.norm(b))
+
+
+def run_solver(name: str, problem_csr, problem_stencil, rtol: float, backend: str = "numpy",
+               dcdm_model=None) -> dict:
+    """Run one solver once; returns iterations, setup/solve time, residual history."""
+    import lrsolve as lr
+    A_csr, b = problem_csr.A, problem_csr.b
+    A_np = A_csr if backend == "numpy" else bk.to_numpy(problem_csr.A)
+    history: list = []
+    setup = 0.0
+    if name == "scipy-cg":
+        import scipy.sparse.linalg as sla
+        b_np = bk.to_numpy(b)
+        history.append(float(np.linalg.norm(b_np)))
+
+        def cb(xk):
+            history.append(float(np.linalg.norm(b_np - A_np @ xk)))
+        # The callback costs an extra mat-vec per step: time a clean run separately.
+        t0 = time.perf_counter()
+        x, info = sla.cg(A_np, b_np, rtol=rtol)
+        solve_t = time.perf_counter() - t0
+        sla.cg(A_np, b_np, rtol=rtol, callback=cb)
+        return dict(iterations=len(history) - 1, setup=0.0, solve=solve_t,
+                    relres=_relres(A_np, x, b_np), converged=info == 0, history=history)
+    if name == "pyamg":
+        import pyamg
+        b_np = bk.to_numpy(b)
+        t0 = time.perf_counter()
+        ml = pyamg.smoothed_aggregation_solver(A_np)
+        setup = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        x = ml.solve(b_np, tol=rtol, accel="cg", maxiter=500, residuals=history)
+        solve_t = time.perf_counter() - t0
+        rel = _relres(A_np, x, b_np)
+        return dict(iterations=len(history) - 1, setup=setup, solve=solve_t, relres=rel,
+                    converged=rel <= rtol * 1.0001, history=[float(h) for h in history])
+    options = {}
+    method = name
+    A = problem_stencil.A if name in ("cg", "dcdm") else A_csr
+    b_run = problem_stencil.b if A is problem_stencil.A else b
+    if name == "cg-csr":
+        method = "cg"
+    if name.startswith("pcg-"):
+        t0 = time.perf_counter()
+        options["M"] = lr.krylov.make_preconditioner(name[4:], A_csr)
+        setup = time.perf_counter() - t0
+    if name == "dcdm":
+        options["model"] = dcdm_model
+    t0 = time.perf_counter()
+    res = lr.solve(A, b_run, method=method, rtol=rtol, **options)
+    solve_t = time.perf_counter() - t0
+    return dict(iterations=res.iterations, setup=setup, solve=solve_t,
+                relres=_relres(A_np, bk.to_numpy(res.x), bk.to_numpy(b_run)),
+                converged=bool(res.converged), history=[float(h) for h in res.residuals])
+
+
+def _load_dcdm(dim: int):
+    """The pretrained DCDM model for ``dim``, or None when DCDM or its weights are absent."""
+    try:
+        from . import dcdm_suite
+    except ImportError:
+        return None
+    try:
+        return dcdm_suite.dcdm_entry(dim)
+    except Exception as exc:  # no weights for this dim: skip DCDM, say why
+        print(f"[bench] dcdm skipped for dim={dim}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repeat=1,
+              backend="numpy", seed=0, progress=True) -> dict:
+    """Run the suite and return the JSON-able record (see module docstring)."""
+    import lrsolve as lr
+    from tqdm.auto import tqdm
+    sizes = dict(sizes or {2: [64, 128, 256], 3: [16, 32]})
+    cases = [(dim, n, s) for dim in dims for n in sizes.get(dim, []) for s in solvers]
+    records = []
+    bar = tqdm(total=len(cases) * repeat, disable=not progress, desc="poisson bench",
+               file=sys.stderr)
+    models = {}
+    # Warm-up on a tiny problem: numba compiles (or loads its cache) on first call, and
+    # that one-off cost is not what the suite measures.
+    for dim in dims:
+        Pc = lr.problems.poisson(8, dim, format="csr", backend=backend)
+        Ps = lr.problems.poisson(8, dim, backend=backend)
+        for s in solvers:
+            if s in ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0") and (backend == "numpy" or s != "pcg-ic0"):
+                run_solver(s, Pc, Ps, rtol, backend)
+    for dim in dims:
+        for n in sizes.get(dim, []):
+            Pc = lr.problems.poisson(n, dim, rhs="random", seed=seed, format="csr", backend=backend)
+            Ps = lr.problems.poisson(n, dim, rhs="random", seed=seed, format="stencil",
+                                     backend=backend)
+            for s in solvers:
+                if s == "dcdm":
+                    if dim not in models:
+                        models[dim] = _load_dcdm(dim)
+                    if models[dim] is None:
+                        bar.update(repeat)
+                        continue
+                if backend != "numpy" and s in ("pcg-ic0", "pcg-amg", "pyamg"):
+                    bar.update(repeat)  # CPU-only methods
+                    continue
+                best = None
+                for _ in range(repeat):
+                    rec = run_solver(s, Pc, Ps, rtol, backend, models.get(dim))
+                    if best is None or rec["solve"] < best["solve"]:
+                        best = rec
+                    bar.update(1)
+                best.update(dim=dim, n=n, unknowns=n ** dim, solver=s)
+                records.append(best)
+    bar.close()
+    by_key = {(r["dim"], r["n"], r["solver"]): r for r in records}
+    for r in records:
+        peer = PEER_OF.get(r["solver"])
+        p = by_key.get((r["dim"], r["n"], peer))
+        if p is not None:
+            r["peer"] = peer
+            r["solve_ratio"] = r["solve"] / p["solve"] if p["solve"] > 0 else float("nan")
+            r["total_ratio"] = ((r["setup"] + r["solve"]) / (p["setup"] + p["solve"])
+                                if p["setup"] + p["solve"] > 0 else float("nan"))
+            r["iteration_ratio"] = r["iterations"] / max(p["iterations"], 1)
+    return {
+        "suite": "poisson", "rtol": rtol, "repeat": repeat, "backend": backend, "seed": seed,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                    "platform": platform.platform(), "numpy": np.__version__},
+        "records": records,
+    }
+
+
+def format_table(result: dict) -> str:
+    """A plain-text table of a suite result."""
+    head = (f"{'dim':>3} {'n':>5} {'solver':<11} {'iters':>6} {'setup s':>8} {'solve s':>8} "
+            f"{'relres':>9} {'peer':<9} {'ratio':>6}")
+    lines = [head, "-" * len(head)]
+    for r in result["records"]:
+        ratio = f"{r['solve_ratio']:.2f}" if "solve_ratio" in r else ""
+        lines.append(f"{r['dim']:>3} {r['n']:>5} {r['solver']:<11} {r['iterations']:>6} "
+                     f"{r['setup']:>8.3f} {r['solve']:>8.3f} {r['relres']:>9.2e} "
+                     f"{r.get('peer', ''):<9} {ratio:>6}")
+    return "\n".join(lines)
+
+
+def plot_convergence(result: dict, path: Path) -> None:
+    """Residual vs iteration (log scale), one panel per (dim, n)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = sorted({(r["dim"], r["n"]) for r in result["records"]})
+    cols = min(3, len(keys))
+    rows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    for ax, (dim, n) in zip(axes.flat, keys):
+        for r in result["records"]:
+            if (r["dim"], r["n"]) != (dim, n) or not r["history"]:
+                continue
+            h = np.asarray(r["history"], dtype=float)
+            ax.semilogy(np.arange(len(h)), h / h[0], label=f"{r['solver']} ({r['iterations']})")
+        ax.axhline(result["rtol"], color="grey", lw=0.8, ls="--")
+        ax.set_title(f"{dim}D Poisson, n={n} ({n ** dim:,} unknowns)")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("||r|| / ||r0||")
+        ax.set_xscale("symlog", linthresh=10)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="lrsolve bench poisson", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3])
+    parser.add_argument("--sizes", type=int, nargs="+", default=None,
+                        help="grid sizes n per axis (default: 64 128 256 in 2D, 16 32 in 3D)")
+    parser.add_argument("--solvers", nargs="+", default=list(DEFAULT_SOLVERS),
+                        choices=list(DEFAULT_SOLVERS))
+    parser.add_argument("--rtol", type=float, default=1e-6)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "torch", "cupy"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results",
+                        help="folder for the JSON and the plot")
+    parser.add_argument("--name", default="poisson", help="file stem of the outputs")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.rtol <= 0:
+        parser.error("--rtol must be > 0")
+    sizes = None
+    if args.sizes:
+        sizes = {d: args.sizes for d in args.dims}
+    result = run_suite(args.dims, sizes, tuple(args.solvers), args.rtol, args.repeat,
+                       args.backend, args.seed, progress=not args.no_progress)
+    result["command"] = "lrsolve bench poisson " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(format_table(result))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / f"{args.name}.json"
+    json_path.write_text(json.dumps(result, indent=1))
+    plot_path = out / f"{args.name}.png"
+    plot_convergence(result, plot_path)
+    print(f"\nwrote {json_path} and {plot_path}")
+    return 0
