@@ -311,10 +311,14 @@ def _csr_to_backend(A: sp.csr_matrix, backend: str, device=None):
         return A
     if backend == "torch":
         torch = bk._torch()
-        return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
-                                       torch.from_numpy(A.indices.astype(np.int64)),
-                                       torch.from_numpy(A.data), size=A.shape,
-                                       device=device if device is not None else "cpu")
+        import warnings
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+            return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
+                                           torch.from_numpy(A.indices.astype(np.int64)),
+                                           torch.from_numpy(A.data), size=A.shape,
+                                           device=device if device is not None else "cpu",
+                                           check_invariants=False)
     if backend == "cupy":  # pragma: no cover - needs a GPU
         import cupyx.scipy.sparse as csp
         return csp.csr_matrix(A)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 
-from .poisson import PoissonProblem, poisson
+from .poisson import PoissonProblem, grid_coordinates, poisson
 
 _MODULES = ("sequences", "nlp", "completion", "darcy")
 
-__all__ = ["poisson", "PoissonProblem"]
+__all__ = ["poisson", "PoissonProblem", "grid_coordinates"]
 
 
 def __getattr__(name):
