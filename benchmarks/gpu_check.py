@@ -1,0 +1,98 @@
+"""GPU check: CG tests and a Poisson solve on CuPy and torch-CUDA; prints a short table.
+
+Run on a machine with an NVIDIA GPU::
+
+    python benchmarks/gpu_check.py            # table on stdout, JSON to benchmarks/results/
+
+Each backend that is missing is reported as "skipped" with the reason; nothing here
+needs a GPU to import.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import lrsolve as lr
+from lrsolve import backend as bk
+
+
+def _backends():
+    out = []
+    try:
+        import torch
+        if torch.cuda.is_available():
+            out.append(("torch-cuda", "torch", "cuda"))
+        else:
+            out.append(("torch-cuda", None, "torch has no CUDA device"))
+    except ImportError as exc:
+        out.append(("torch-cuda", None, f"torch missing: {exc}"))
+    try:
+        import cupy
+        cupy.cuda.runtime.getDeviceCount()
+        out.append(("cupy", "cupy", None))
+    except Exception as exc:  # ImportError or no device
+        out.append(("cupy", None, f"cupy unavailable: {type(exc).__name__}"))
+    return out
+
+
+def check(label, backend, device, n=256, rtol=1e-8):
+    rows = []
+    P_ref = lr.problems.poisson(n, 2, rhs="random", seed=0)
+    x_ref = lr.solve(P_ref.A, P_ref.b, rtol=1e-11).x
+    for fmt in ("stencil", "csr"):
+        for dtype in (np.float64, np.float32):
+            P = lr.problems.poisson(n, 2, rhs="random", seed=0, backend=backend, device=device,
+                                    format=fmt, dtype=dtype)
+            lr.solve(P.A, P.b, rtol=rtol, maxiter=5)  # warm-up (kernels, cuSPARSE handles)
+            t0 = time.perf_counter()
+            r = lr.solve(P.A, P.b, rtol=rtol if dtype == np.float64 else 1e-5)
+            if backend == "torch":
+                import torch
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - t0
+            x = bk.to_numpy(r.x).astype(np.float64)
+            true_rel = np.linalg.norm(P_ref.b - P_ref.A @ x) / np.linalg.norm(P_ref.b)
+            rows.append(dict(backend=label, format=fmt, dtype=np.dtype(dtype).name,
+                             iterations=r.iterations, converged=r.converged,
+                             true_relres=float(true_rel), seconds=elapsed,
+                             max_err_vs_cpu=float(np.abs(x - x_ref).max() / np.abs(x_ref).max()),
+                             same_device=str(bk.device_of(r.x)) == str(bk.device_of(P.b))))
+    return rows
+
+
+def main() -> int:
+    rows = []
+    skipped = []
+    for label, backend, device in _backends():
+        if backend is None:
+            skipped.append((label, device))
+            continue
+        rows += check(label, backend, device if backend == "torch" else None)
+    # CG unit tests on the GPU backends (the CuPy ones skip without a device).
+    import pytest
+    root = Path(__file__).resolve().parents[1]
+    test_rc = pytest.main(["-q", "-x", str(root / "tests" / "krylov" / "test_cg.py"), "-k",
+                           "torch or cupy"])
+    head = f"{'backend':<11} {'format':<8} {'dtype':<8} {'iters':>6} {'conv':>5} {'true relres':>12} {'err vs cpu':>11} {'sec':>7}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['backend']:<11} {r['format']:<8} {r['dtype']:<8} {r['iterations']:>6} "
+              f"{str(r['converged']):>5} {r['true_relres']:>12.2e} {r['max_err_vs_cpu']:>11.2e} "
+              f"{r['seconds']:>7.3f}")
+    for label, why in skipped:
+        print(f"{label:<11} skipped: {why}")
+    print(f"pytest (GPU-parametrised CG tests): exit {int(test_rc)}")
+    out = root / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_check.json").write_text(json.dumps({"rows": rows, "skipped": skipped,
+                                                     "pytest_exit": int(test_rc)}, indent=1))
+    return 0 if all(r["converged"] for r in rows) and int(test_rc) in (0, 5) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
