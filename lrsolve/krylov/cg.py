@@ -88,7 +88,7 @@ def pcg(system: LinearSystem, *, rtol: float, atol: float, maxiter: int | None,
     # NumPy real vectors take fused numba kernels (see _fused.py); a SciPy CSR matrix
     # additionally gets its mat-vec fused with p^T q into a preallocated buffer.
     fused = _fused.kernels() if _fused.usable(b, system.x0) else None
-    _dot = fused["dot"] if fused is not None else bk.inner
+    _dot = _np_dot if fused is not None else bk.inner
     csr = _fused_csr(system.A, b) if fused is not None else None
     q = np.empty_like(b) if csr is not None else None
     status = "maxiter"
@@ -136,7 +136,7 @@ def pcg(system: LinearSystem, *, rtol: float, atol: float, maxiter: int | None,
             p *= rho / rho_prev
             p += z
         if csr is not None:
-            pq = fused["csr_matvec_dot"](csr.indptr, csr.indices, csr.data, p, q)
+            pq = _fused.csr_matvec_dot(csr, p, q)
         else:
             q = A(p)
             pq = _dot(p, q)
@@ -183,6 +183,10 @@ def _fused_csr(A, b):
     if sp.issparse(A) and A.format == "csr" and A.dtype == b.dtype:
         return A
     return None
+
+
+def _np_dot(a, b) -> float:
+    return float(np.dot(a, b))
 
 
 def _real(v) -> float:
