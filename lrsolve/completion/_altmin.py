@@ -136,16 +136,22 @@ def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
     return X, res_sq, iters
 
 
-def _balance(ops, U, Vq):
-    """Factors with ``U V^T`` unchanged and equal singular-value weight on each side."""
-    Q, R = _qr(ops, U)
+def _balance(ops, F, X):
+    """Balanced factors of ``F X^T``: ``(Q_F W S^{1/2}, Q_X Z S^{1/2})``.
+
+    ``F X^T`` is unchanged; the singular values are split evenly between the sides,
+    which makes a ridge on each side a nuclear-norm penalty and keeps both factors
+    equally conditioned.  ``O((m + n) k^2)``.
+    """
+    Qf, Rf = _qr(ops, F)
+    Qx, Rx = _qr(ops, X)
     if ops.torch:
-        W, s, Zt = ops.t.linalg.svd(R)
+        W, s, Zt = ops.t.linalg.svd(Rf @ Rx.T)
         root = ops.t.sqrt(s)
     else:
-        W, s, Zt = np.linalg.svd(R)
+        W, s, Zt = np.linalg.svd(Rf @ Rx.T)
         root = np.sqrt(s)
-    return (Q @ W) * root, (Vq @ Zt.T) * root
+    return (Qf @ W) * root, (Qx @ Zt.T) * root
 
 
 def predict(U, V, rows, cols):
@@ -229,9 +235,14 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
     tol : float
         Stop when ``||P_Omega(U V^T - M)|| <= tol ||P_Omega(M)||``.
     reg : float
-        Ridge ``reg ||x||^2`` added to every row problem.  ``0`` (the default) suits
-        exact recovery; use ``reg > 0`` for noisy data.  A relative ``1e-10`` jitter
-        always keeps rows with fewer than ``rank`` observations well posed.
+        Ridge: every row problem minimises ``||A_j x - b_j||^2 + reg ||x||^2``.  The fixed
+        factor is kept *balanced* (``U = Q_U W S^{1/2}``, ``V = Q_V Z S^{1/2}`` from the SVD
+        of the current ``U V^T``), so the sweeps minimise ``||P_Omega(U V^T - M)||^2 +
+        reg (||U||^2 + ||V||^2)``, i.e. ``2 reg`` times the nuclear norm at the optimum
+        (the softImpute-ALS objective).  ``0`` (the default) suits exact recovery and then
+        the iterates equal the paper's orthonormal-factor ones (a least-squares solution
+        does not depend on the basis of the fixed factor).  A relative ``1e-10`` jitter
+        always keeps rows with fewer than ``rank`` observations (or none) well posed.
     seed : int or numpy.random.Generator
         Randomness of the initialisation and of the sketches.
     test : (rows, cols, values), optional
@@ -353,27 +364,25 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
               inner_iters=inner_iters, inner_rtol=inner_rtol)
     converged, reason = False, "maxiter: the sweep limit `iters` was reached"
     previous = math.inf
-    U = Vq = None
+    U_fixed = Uq
     sweep = 0
     for sweep in range(1, iters + 1):
-        V, _, it_v = _half_step(ops, by_col, Uq, V_ws, **kw)
-        Vq, Rv = _qr(ops, V)
-        U_ws = Uq @ Rv.T                             # X = Uq V^T = (Uq Rv^T) Vq^T
-        U, res_sq, it_u = _half_step(ops, by_row, Vq, U_ws, **kw)
-        Uq, Ru = _qr(ops, U)
-        V_ws = Vq @ Ru.T                             # X = U Vq^T = Uq (Vq Ru^T)^T
+        V, _, it_v = _half_step(ops, by_col, U_fixed, V_ws, **kw)
+        U_ws, V_fixed = _balance(ops, U_fixed, V)     # same U V^T, balanced sides
+        U, res_sq, it_u = _half_step(ops, by_row, V_fixed, U_ws, **kw)
+        U_fixed, V_ws = _balance(ops, U, V_fixed)
         rel = math.sqrt(res_sq) / values_norm if values_norm > 0 else math.sqrt(res_sq)
         history["sweep"].append(sweep)
         history["time"].append(time.perf_counter() - t_start)
         history["train_rel_residual"].append(rel)
         history["inner_iterations"].append(max(it_v, it_u))
         if test_obs is not None:
-            pred = predict(U, Vq, test_obs.rows, test_obs.cols)
+            pred = predict(U_fixed, V_ws, test_obs.rows, test_obs.cols)
             err = bk.norm(pred - test_obs.values)
             history["test_rmse"].append(err / math.sqrt(max(test_obs.nnz, 1)))
             history["test_rel_error"].append(err / test_norm if test_norm > 0 else err)
         if callback is not None:
-            callback(sweep, U, Vq)
+            callback(sweep, U_fixed, V_ws)
         if not math.isfinite(rel):
             reason = "nonfinite: the training residual became NaN/Inf"
             break
@@ -387,7 +396,6 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
             break
         previous = min(previous, rel)
 
-    U_out, V_out = _balance(ops, U, Vq)
     info = {
         "converged": converged, "reason": reason, "sweeps": sweep,
         "time": time.perf_counter() - t_start, "init_time": init_time, "solver": solver,
@@ -396,4 +404,4 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         "rank": rank, "reg": reg, "mu": mu_used, "clipped": clipped,
         "train_rel_residual": history["train_rel_residual"][-1], "history": history,
     }
-    return U_out, V_out, info
+    return U_fixed, V_ws, info

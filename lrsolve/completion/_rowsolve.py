@@ -101,7 +101,11 @@ class Ops:
 
 
 def _regularisation(ops, F_rowsq, other, reg, floor, k):
-    """Per-row ridge ``reg + JITTER * max(trace(A_j^T A_j) / k, floor)``, shape (B,)."""
+    """Per-row ridge ``reg + JITTER * max(trace(A_j^T A_j) / k, floor)``, shape (B,).
+
+    The jitter, relative to the row's own scale, keeps rows with fewer observations than
+    ``k`` (or none) well posed without visibly biasing well-sampled rows.
+    """
     scale = F_rowsq[other].sum(0) / k
     if ops.torch:
         return reg + JITTER * ops.t.clamp(scale, min=floor)
