@@ -91,9 +91,8 @@ def make_system(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-5, atol: flo
         b = b.reshape(-1)
     if b.ndim != 1:
         raise ValueError(f"b must be a vector of shape (n,) or (n, 1), got shape {tuple(b.shape)}")
-    if not _is_inexact(b):
-        b = b.astype(np.float64) if name == "numpy" else b.to(dtype=bk._torch().float64) \
-            if name == "torch" else b.astype("float64")
+    if not _is_inexact(b):  # integer b is promoted to float64, as SciPy does
+        b = bk.asarray(b, backend=name, device=bk.device_of(b), dtype=np.float64)
     n = int(b.shape[0])
     shape = _shape_of(A)
     if shape is None and not callable(A):
@@ -103,9 +102,10 @@ def make_system(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-5, atol: flo
             raise ValueError(f"A must be square, got shape {shape}")
         if shape[0] != n:
             raise ValueError(f"A has shape {shape} but b has length {n}")
-    if check_A:
-        bk.check_finite(A, "A") if (isinstance(A, np.ndarray) or bk.is_sparse(A)
-                                   or bk.is_torch(A) or bk.is_cupy(A)) else None
+    # Stored values are checked; a matrix-free operator has none to check.
+    if check_A and (isinstance(A, np.ndarray) or bk.is_sparse(A) or bk.is_torch(A)
+                    or bk.is_cupy(A)):
+        bk.check_finite(A, "A")
     bk.check_finite(b, "b")
     if x0 is not None:
         if isinstance(x0, (list, tuple)):
