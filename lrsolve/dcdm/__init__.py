@@ -1,0 +1,27 @@
+"""Deep Conjugate Direction Method (Kaneda et al., ICML 2023, arXiv 2205.10763).
+
+A convolutional network maps the normalised residual on the grid to a search direction;
+the directions are A-orthogonalised against the last few (``window=2``) and followed by
+exact line searches (:mod:`lrsolve.krylov.conjugate_directions`).
+
+* :class:`DCDMNet` - the network (2D / 3D), :func:`train` - unsupervised training on the
+  paper's Ritz-vector data, :func:`load_pretrained` - the shipped weights;
+* ``lr.solve(A, b, method="dcdm", model=...)`` or :func:`dcdm_solve` - the solver.
+
+Examples
+--------
+>>> import lrsolve as lr
+>>> P = lr.problems.poisson(n=64, dim=2, rhs="point")
+>>> r = lr.solve(P.A, P.b, method="dcdm", model=lr.dcdm.load_pretrained("poisson2d"))
+>>> r.converged
+True
+"""
+from .network import DCDMNet
+from .data import ritz_vectors, laplacian_eigenvalues
+from .training import train, dcdm_loss, save_model, load_model
+from .pretrained import load_pretrained, PRETRAINED
+from .solver import NetworkDirection, dcdm_solve, _solve_dcdm
+
+__all__ = ["DCDMNet", "train", "dcdm_loss", "save_model", "load_model", "load_pretrained",
+           "PRETRAINED", "dcdm_solve", "NetworkDirection", "ritz_vectors",
+           "laplacian_eigenvalues"]

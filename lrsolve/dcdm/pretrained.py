@@ -1,0 +1,52 @@
+"""Pretrained DCDM weights shipped in ``lrsolve/data/`` (``lr.dcdm.load_pretrained``)."""
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+__all__ = ["load_pretrained", "PRETRAINED"]
+
+# name -> (file in lrsolve/data, what it is)
+PRETRAINED = {
+    "poisson2d": ("dcdm_poisson2d.pt",
+                  "2D Poisson, trained at 64x64; multi-level shared-weight variant of the paper's "
+                  "network (levels='auto'), the default"),
+    "poisson2d-paper": ("dcdm_poisson2d_paper.pt",
+                        "2D Poisson, trained at 64x64; the paper's network (one pooling level)"),
+}
+
+
+def load_pretrained(name: str = "poisson2d", device: Any = None):
+    """Load a shipped DCDM model.
+
+    Parameters
+    ----------
+    name : str
+        One of ``lr.dcdm.PRETRAINED`` (``"poisson2d"``, ``"poisson2d-paper"``).
+    device : str or torch.device, optional
+        Where to put the weights (``"cuda"`` keeps a GPU solve on the GPU).
+
+    Returns
+    -------
+    DCDMNet
+        In eval mode; ``model.meta`` records how it was trained.
+
+    Examples
+    --------
+    >>> import lrsolve as lr
+    >>> model = lr.dcdm.load_pretrained("poisson2d")
+    >>> model.dim
+    2
+    """
+    if name not in PRETRAINED:
+        raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}")
+    from .training import load_model
+    ref = resources.files("lrsolve").joinpath("data", PRETRAINED[name][0])
+    if not ref.is_file():
+        raise ValueError(f"pretrained model {name!r} is missing from this installation "
+                         f"({PRETRAINED[name][0]})")
+    with resources.as_file(ref) as path:
+        model = load_model(path)
+    if device is not None:
+        model = model.to(device)
+    return model

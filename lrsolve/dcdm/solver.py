@@ -1,0 +1,168 @@
+"""The DCDM solver: the conjugate-direction loop of :mod:`lrsolve.krylov` with a network.
+
+``lr.solve(A, b, method="dcdm", model=...)`` lands in :func:`_solve_dcdm`.  Each step
+the residual is reshaped to the operator's grid, divided by its norm, and passed through
+the network; the output (a direction, any scale) is A-orthogonalised against the last
+``window`` directions, and an exact line search follows - one operator mat-vec per step,
+the residual updated recursively and refreshed every ``refresh_every`` steps.
+
+Devices: the solve runs on the backend and device of ``b``; only the network forward
+runs where the model's weights are (and in their dtype, float32 for the shipped models).
+When those differ from ``b`` (a NumPy ``b`` with a CPU model; a CUDA ``b`` with a CPU
+model), the residual is copied to the model for the forward and the direction copied
+back - that copy, stated here and counted in ``stats["model_device"]``, is the only one.
+Put the model on the GPU (``model.to("cuda")``) to keep a CUDA solve on the GPU.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import backend as bk
+from ..krylov.conjugate_directions import conjugate_directions_system
+from ..linsys import make_system
+from ..result import SolveResult
+
+__all__ = ["NetworkDirection", "dcdm_solve", "_solve_dcdm"]
+
+
+class NetworkDirection:
+    """``r -> f(r / ||r||)`` on the grid: the DCDM direction generator.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(1, 1, *grid_shape)`` to ``(1, 1, *grid_shape)``.
+    grid_shape : tuple of int
+        The operator's grid.
+    """
+
+    def __init__(self, model: Any, grid_shape: tuple):
+        import torch
+        self.torch = torch
+        self.model = model
+        self.grid_shape = tuple(int(s) for s in grid_shape)
+        param = next(iter(model.parameters()), None)
+        self.device = param.device if param is not None else torch.device("cpu")
+        self.dtype = param.dtype if param is not None else torch.float32
+        self.calls = 0
+        self.seconds = 0.0
+
+    def __call__(self, r):
+        torch = self.torch
+        t0 = time.perf_counter()
+        if bk.is_torch(r):
+            t = r.detach()
+        elif bk.is_cupy(r):  # pragma: no cover - needs a GPU
+            t = torch.from_dlpack(r)
+        else:
+            t = torch.from_numpy(np.ascontiguousarray(r))
+        t = t.to(device=self.device, dtype=self.dtype)
+        scale = torch.linalg.vector_norm(t)
+        with torch.inference_mode():
+            q = self.model((t / scale).reshape((1, 1) + self.grid_shape)).reshape(-1)
+        if bk.is_torch(r):
+            out = q.to(device=r.device, dtype=r.dtype)
+        elif bk.is_cupy(r):  # pragma: no cover - needs a GPU
+            import cupy
+            out = cupy.from_dlpack(q.contiguous()).astype(r.dtype)
+        else:
+            out = q.detach().cpu().numpy().astype(r.dtype)
+        self.calls += 1
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+def _model_dim(model: Any) -> int | None:
+    return getattr(model, "dim", None)
+
+
+def _solve_dcdm(A: Any, b: Any, *, rtol: float = 1e-6, atol: float = 0.0,
+                maxiter: int | None = None, x0: Any = None, model: Any = None,
+                window: int = 2, refresh_every: int | None = None,
+                callback: Any = None) -> SolveResult:
+    """The ``lr.solve(..., method="dcdm")`` hook; see :func:`dcdm_solve`."""
+    t0 = time.perf_counter()
+    grid_shape = getattr(A, "grid_shape", None)
+    if grid_shape is None:
+        raise ValueError("A must expose grid_shape (a stencil operator such as "
+                         "lr.problems.poisson(..., format='stencil').A): DCDM's network needs "
+                         f"the grid, and A of type {type(A).__name__} has none")
+    grid_shape = tuple(int(s) for s in grid_shape)
+    if model is None:
+        from .pretrained import load_pretrained
+        name = f"poisson{len(grid_shape)}d"
+        try:
+            model = load_pretrained(name)
+        except ValueError:
+            raise ValueError(f"model is required: no pretrained DCDM model {name!r} ships with "
+                             "lrsolve; train one with lr.dcdm.train(dim=...)") from None
+    import torch
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (e.g. lr.dcdm.load_pretrained("
+                        f"'poisson2d')), got {type(model).__name__}")
+    dim = _model_dim(model)
+    if dim is not None and dim != len(grid_shape):
+        raise ValueError(f"model was built for {dim}D grids but A has a {len(grid_shape)}D grid "
+                         f"{grid_shape}; use a {len(grid_shape)}D model "
+                         f"(lr.dcdm.load_pretrained('poisson{len(grid_shape)}d') or "
+                         f"lr.dcdm.train(dim={len(grid_shape)}))")
+    system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter)
+    if int(np.prod(grid_shape)) != system.n:
+        raise ValueError(f"A.grid_shape {grid_shape} has {int(np.prod(grid_shape))} points but "
+                         f"b has length {system.n}")
+    if model.training:
+        model.eval()
+    generator = NetworkDirection(model, grid_shape)
+    res = conjugate_directions_system(system, generator, rtol=rtol, atol=atol, maxiter=maxiter,
+                                      window=window, refresh_every=refresh_every,
+                                      callback=callback, method="dcdm")
+    res.stats.update({"network_calls": generator.calls, "network_time": generator.seconds,
+                      "model_device": str(generator.device), "grid_shape": grid_shape})
+    res.time = time.perf_counter() - t0
+    return res
+
+
+def dcdm_solve(A: Any, b: Any, model: Any = None, *, rtol: float = 1e-6, atol: float = 0.0,
+               maxiter: int | None = None, x0: Any = None, window: int = 2,
+               refresh_every: int | None = None, callback: Any = None) -> SolveResult:
+    """Solve the SPD grid system ``A x = b`` by the Deep Conjugate Direction Method.
+
+    Parameters
+    ----------
+    A : stencil operator
+        Must expose ``grid_shape`` (e.g. :class:`~lrsolve.operators.PoissonStencil`).
+    b, x0 : array
+        NumPy or torch (CPU or CUDA); the result comes back on the backend of ``b``.
+    model : torch.nn.Module, optional
+        A DCDM network of the grid's dimension; the shipped ``poisson{dim}d`` model when
+        None.
+    rtol, atol, maxiter
+        Stop when ``||b - A x|| <= max(rtol ||b||, atol)``.
+    window : int
+        Previous directions the network's output is A-orthogonalised against (2 in the
+        paper).
+    refresh_every : int, optional
+        Recompute the true residual every so many steps (50 in double precision).
+    callback : callable, optional
+        ``callback(xk)`` after every step.
+
+    Returns
+    -------
+    SolveResult
+        ``method="dcdm"``; ``stats`` adds ``network_calls``, ``network_time``,
+        ``model_device``, ``max_a_cosine`` (A-orthogonality achieved in the window).
+
+    Examples
+    --------
+    >>> import lrsolve as lr
+    >>> P = lr.problems.poisson(n=64, dim=2)
+    >>> model = lr.dcdm.load_pretrained("poisson2d")
+    >>> r = lr.solve(P.A, P.b, method="dcdm", model=model, rtol=1e-6)
+    >>> r.converged
+    True
+    """
+    return _solve_dcdm(A, b, rtol=rtol, atol=atol, maxiter=maxiter, x0=x0, model=model,
+                       window=window, refresh_every=refresh_every, callback=callback)
