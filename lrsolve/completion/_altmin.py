@@ -59,9 +59,13 @@ def _sparse(obs, transpose=False, scale=1.0):
     r, c = (obs.cols, obs.rows) if transpose else (obs.rows, obs.cols)
     shape = obs.shape[::-1] if transpose else obs.shape
     if obs.backend == "torch":
+        import warnings
         import torch
         idx = torch.as_tensor(np.vstack([r, c]), device=obs.device)
-        return torch.sparse_coo_tensor(idx, obs.values * scale, shape).coalesce().to_sparse_csr()
+        with warnings.catch_warnings():  # torch flags sparse CSR as beta on every build
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_coo_tensor(idx, obs.values * scale, shape,
+                                           check_invariants=False).coalesce().to_sparse_csr()
     import scipy.sparse as sp
     return sp.csr_matrix((np.asarray(obs.values) * scale, (r, c)), shape=shape)
 
