@@ -399,10 +399,27 @@ class ChebTucker:
         core[tuple(slice(0, a) for a in r1)] = self.core
         core[tuple(slice(a, a + b) for a, b in zip(r1, r2))] = other.core
         out = ChebTucker(core, factors, self.domain)
-        return out.recompress(rtol) if rtol is not None else out
+        if rtol is None:
+            return out
+        # relative to the operands, so that a - a truncates to (numerically) nothing
+        reference = self.coefficient_norm() + other.coefficient_norm()
+        return out.recompress(rtol, reference_norm=reference)
 
-    def recompress(self, rtol: float = 1e-12) -> "ChebTucker":
-        """Re-orthogonalise the factors (QR) and truncate the small core by HOSVD at ``rtol``."""
+    def coefficient_norm(self) -> float:
+        """Frobenius norm of the Chebyshev coefficient tensor (without forming it)."""
+        xp = B.namespace(self.core)
+        core = self.core
+        for k, F in enumerate(self.factors):
+            core = mode_product(core, xp.linalg.qr(F)[1], k)
+        return B.norm(xp.reshape(core, (-1,)))
+
+    def recompress(self, rtol: float = 1e-12, *, reference_norm: float | None = None
+                   ) -> "ChebTucker":
+        """Re-orthogonalise the factors (QR) and truncate the small core by HOSVD.
+
+        The discarded part is at most ``rtol * reference_norm`` in the coefficient
+        Frobenius norm (``reference_norm`` defaults to this function's own norm).
+        """
         rtol = _check_rtol(rtol)
         xp = B.namespace(self.core)
         core = self.core
@@ -411,7 +428,12 @@ class ChebTucker:
             Q, Rk = xp.linalg.qr(F)
             Qs.append(Q)
             core = mode_product(core, Rk, k)
-        G, Us, info = hosvd(core, None, rtol, svd="gram")
+        own = B.norm(xp.reshape(core, (-1,)))
+        eff = rtol if reference_norm is None or own == 0 else rtol * reference_norm / own
+        if eff >= 1.0:
+            G, Us, info = hosvd(core, (1,) * self.dim, svd="gram")
+        else:
+            G, Us, info = hosvd(core, None, eff, svd="gram")
         out = ChebTucker(G, [Q @ U for Q, U in zip(Qs, Us)], self.domain)
         out.info = {"ranks": out.ranks, "error_bound": info["error_bound"]}
         return out

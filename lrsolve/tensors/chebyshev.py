@@ -323,36 +323,42 @@ def _envelope(coeffs) -> np.ndarray:
 
 
 def chop_degree(coeffs, tol: float, *, plateau: int | None = None):
-    """The degree after which the coefficients stay below ``tol * max|c|``.
+    """The smallest degree whose discarded tail ``sum_{j>n} |c_j|`` is at most ``tol * max|c|``.
+
+    The tail sum bounds the maximum truncation error (``|T_j| <= 1``).  Coefficients at
+    the rounding floor (``100 eps max|c|``) are not counted, so a tolerance near machine
+    precision is still reachable.
 
     Parameters
     ----------
     coeffs : array_like, 1-D
-        Coefficient magnitudes (for a tensor: the maximum over the other axes).
+        Coefficient magnitudes (for a tensor: the sum of ``|C|`` over the other axes, see
+        :func:`axis_profiles`).
     tol : float
         Relative tolerance.
     plateau : int, optional
-        How many trailing coefficients must already lie below the tolerance for the
+        How many trailing coefficients beyond the chosen degree are required for the
         series to count as resolved (default ``max(2, n // 16)``).
 
     Returns
     -------
     (degree, resolved) : (int, bool)
-        ``degree`` is the last index whose envelope is ``>= tol * max``; ``resolved`` is
-        False when the tail has not yet decayed (the caller should sample more points).
+        ``resolved`` is False when the tail has not yet decayed (sample more points).
 
     Examples
     --------
     >>> chop_degree(2.0 ** -np.arange(60), 1e-6)
-    (19, True)
+    (20, True)
     """
-    env = _envelope(coeffs)
-    n = env.size - 1
-    if env[0] == 0.0:
+    a = np.abs(np.asarray(coeffs, dtype=float))
+    n = a.size - 1
+    top = a.max() if a.size else 0.0
+    if top == 0.0:
         return 0, True
-    thresh = tol * env[0]
-    above = np.nonzero(env >= thresh)[0]
-    degree = int(above[-1]) if above.size else 0
+    above_floor = np.clip(a - 100 * np.finfo(float).eps * top, 0.0, None)
+    # tails[j] = sum_{i > j} |c_i|
+    tails = np.concatenate([np.cumsum(above_floor[::-1])[::-1][1:], [0.0]])
+    degree = int(np.nonzero(tails <= tol * top)[0][0])
     plateau = max(2, n // 16) if plateau is None else int(plateau)
     return degree, (n - degree) >= plateau
 
@@ -551,9 +557,10 @@ def _sample_coeffs(f, box, degrees, name="f"):
 
 
 def axis_profiles(C) -> list:
-    """For each axis, ``max |C|`` over the other axes (the 1-D decay profile)."""
+    """For each axis, ``sum |C|`` over the other axes: the 1-D decay profile whose tail
+    bounds the error of truncating that axis."""
     A = np.abs(C)
-    return [A.max(axis=tuple(j for j in range(C.ndim) if j != k)) if C.ndim > 1 else A
+    return [A.sum(axis=tuple(j for j in range(C.ndim) if j != k)) if C.ndim > 1 else A
             for k in range(C.ndim)]
 
 
@@ -573,9 +580,9 @@ def _decay_info(C, rtol):
 def adaptive_coeffs(f, box, rtol, *, max_degree=512, min_degree=16, name="f"):
     """Coefficient tensor of ``f`` with per-axis degree chosen from coefficient decay.
 
-    Doubles a common degree until every axis profile (max over the other axes) has a tail
-    below ``rtol * max|C|``, then chops each axis to its own degree.  Returns
-    ``(C, info)``.
+    Doubles a common degree until, on every axis, the tail sum of the profile (``sum |C|``
+    over the other axes) is below ``rtol`` times its maximum, then chops each axis to its
+    own degree.  Returns ``(C, info)``.
     """
     d = box.shape[0]
     n = max(2, int(min_degree))
