@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .. import backend as bk
-from ..sketch import SKETCHES, as_generator
+from ..sketch import SKETCHES, as_generator, make_sketch
 from ._observations import GroupLayout, validate_entries, validate_observations
 from ._rowsolve import Ops, solve_chunk
 
@@ -116,10 +116,36 @@ def _clip(ops, U, mu):
     return Q, float(mu), clipped
 
 
+def _use_kernel(ops, engine, solver, sketch, dtype):
+    if engine == "batched" or ops.torch or np.dtype(dtype) != np.float64:
+        return False
+    return solver == "exact" or sketch == "countsketch"
+
+
 def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
-               inner_iters, inner_rtol):
+               inner_iters, inner_rtol, engine):
     """Solve every row problem of ``layout`` with the fixed factor ``F``."""
     k = F.shape[1]
+    if _use_kernel(ops, engine, solver, sketch, F.dtype):
+        from . import _kernels
+        from ._rowsolve import JITTER
+        F = np.ascontiguousarray(F)
+        floor = float((F * F).sum()) / max(F.shape[0], 1) / k
+        X = np.empty((layout.n_groups, k))
+        if solver == "exact":
+            res_sq = _kernels.exact_rows(F, layout.indptr, layout.other_sorted,
+                                         layout.values_sorted, X, reg, JITTER, floor)
+            return X, res_sq, 0
+        # One CountSketch of all observations from the shared module; restricted to the
+        # observations of row j it is an independent s x |Omega_j| CountSketch.
+        nnz = layout.other_sorted.size
+        S = make_sketch("countsketch", int(sketch_size), max(int(nnz), 1), seed=rng).matrix.tocsc()
+        res_sq, iters = _kernels.sketch_rows(
+            F, layout.indptr, layout.other_sorted, layout.values_sorted,
+            S.indices.astype(np.int64), S.data.astype(np.float64),
+            np.ascontiguousarray(X_ws, dtype=np.float64), X, reg, JITTER, floor,
+            int(sketch_size), int(inner_iters), float(inner_rtol))
+        return X, res_sq, iters
     if ops.torch:
         zero = ops.t.zeros((1, k), dtype=F.dtype, device=F.device)
         F_ext = ops.t.cat([F, zero], 0)
@@ -208,7 +234,7 @@ def predict(U, V, rows, cols):
 def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch",
            iters=100, tol=1e-9, reg=0.0, seed=0, test=None, sketch="countsketch",
            sketch_size=None, inner_iters=10, inner_rtol=0.1, mu=None, stall=1e-4,
-           callback=None):
+           callback=None, engine="auto"):
     r"""Complete a low-rank matrix from observed entries by robust alternating minimisation.
 
     Finds ``U`` (m x k) and ``V`` (n x k) with ``U V^T`` matching the observations
@@ -270,6 +296,12 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         than ``stall`` (noisy data: the residual plateaus at the noise level).
     callback : callable, optional
         ``callback(sweep, U, V)`` after every sweep, with the current ``U V^T`` estimate.
+    engine : {"auto", "numba", "batched"}
+        How rows are batched.  ``"auto"``/``"numba"``: on NumPy float64 input the exact
+        solver and the CountSketch solver run fused per-row numba kernels (the design of
+        a row stays in cache through sketch, factorisation and every CG step); other
+        sketches, torch and float32 use ``"batched"``: rows of similar count padded into
+        ``(B, L, k)`` blocks and solved with batched BLAS calls.
 
     Returns
     -------
@@ -332,6 +364,8 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         raise ValueError(f"sketch_size must be >= rank = {rank}, got {sketch_size}")
     if mu is not None:
         mu = _check_nonneg_float(mu, "mu", positive=True)
+    if engine not in ("auto", "numba", "batched"):
+        raise ValueError(f"engine must be 'auto', 'numba' or 'batched', got {engine!r}")
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable")
     test_obs = None
@@ -365,7 +399,7 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         history["test_rmse"] = []
         history["test_rel_error"] = []
     kw = dict(solver=solver, reg=reg, rng=rng, sketch=sketch, sketch_size=sketch_size,
-              inner_iters=inner_iters, inner_rtol=inner_rtol)
+              inner_iters=inner_iters, inner_rtol=inner_rtol, engine=engine)
     converged, reason = False, "maxiter: the sweep limit `iters` was reached"
     previous = math.inf
     U_fixed = Uq

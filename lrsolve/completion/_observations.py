@@ -167,12 +167,16 @@ class GroupLayout:
         self.counts = counts
         by_count = np.argsort(counts, kind="stable")
         other_sorted = other[order]
+        # CSR view of the same grouping for the fused per-row kernels (NumPy backend)
+        self.indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self.other_sorted = other_sorted.astype(np.int64)
         if backend == "torch":
             import torch
             perm = torch.as_tensor(order, device=values.device)
             values_sorted = values[perm]
         else:
             values_sorted = np.asarray(values)[order]
+            self.values_sorted = np.ascontiguousarray(values_sorted, dtype=np.float64)
         budget = max(CHUNK_ELEMENTS // max(rank, 1), 1)
         self.chunks = []
         i = 0
