@@ -271,7 +271,7 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         reg (||U||^2 + ||V||^2)``, i.e. ``2 reg`` times the nuclear norm at the optimum
         (the softImpute-ALS objective).  ``0`` (the default) suits exact recovery and then
         the iterates equal the paper's orthonormal-factor ones (a least-squares solution
-        does not depend on the basis of the fixed factor).  A relative ``1e-10`` jitter
+        does not depend on the basis of the fixed factor).  A relative ``1e-12`` jitter
         always keeps rows with fewer than ``rank`` observations (or none) well posed.
     seed : int or numpy.random.Generator
         Randomness of the initialisation and of the sketches.

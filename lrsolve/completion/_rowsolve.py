@@ -32,8 +32,8 @@ __all__ = ["Ops", "solve_chunk"]
 
 #: relative ridge added to every row problem so that rows with fewer observations than
 #: the rank (or none) stay well posed; ~1e-10 of the row's own scale, far below the
-#: 1e-6 recovery accuracy we test.
-JITTER = 1e-10
+#: 1e-6 recovery accuracy we test (1e-12 of the row scale).
+JITTER = 1e-12
 
 
 class Ops:
