@@ -15,8 +15,9 @@ Mode factors (``svd=``):
 * ``"randomized"`` - adaptive randomized range finder (Gaussian test matrix, block
   growth until the directly measured residual meets the tolerance); for large modes;
 * ``"svd"`` - the full thin SVD of the unfolding (the naive reference, used by benchmarks);
-* ``"auto"`` - ``"randomized"`` for modes longer than 512 when a rank or loose tolerance
-  bounds the work, else ``"gram"``.
+* ``"auto"`` - ``"gram"`` when the Gram eigenvalues can decide the truncation (fixed
+  ranks on modes up to 512, or tolerances above ~``sqrt(1e3 n eps)``); otherwise
+  ``"randomized"`` (``"svd"`` for tiny unfoldings).
 
 Truncation to a relative tolerance follows the HOSVD bound: each mode may discard
 ``rtol ||T|| / sqrt(d)`` (Frobenius), so ``||T - T_hat|| <= rtol ||T||``.  With
@@ -205,10 +206,26 @@ def _factor_randomized(A, rank, tol_abs, rng, oversample=10, power=1):
     return U, s[:r, None] * Vh[:r], tail
 
 
+def _gram_resolves(A, tol_abs) -> bool:
+    """Whether the Gram eigenvalues of ``A`` can decide a truncation at ``tol_abs``.
+
+    Their absolute errors are ~``n eps ||A||^2``; below that the tail sums are noise.
+    """
+    n = A.shape[0]
+    return tol_abs ** 2 > 1e3 * n * np.finfo(float).eps * _fro(A) ** 2
+
+
 def _mode_factor(A, rank, tol_abs, method, rng):
     n, m = A.shape
     if method == "auto":
-        method = "randomized" if (n > 512 and (rank is not None and rank < n // 4)) else "gram"
+        if rank is not None:
+            method = "randomized" if (n > 512 and rank < n // 4) else "gram"
+        elif _gram_resolves(A, tol_abs):
+            method = "gram"
+        else:
+            # below sqrt(eps): the range finder measures its residual directly, which is
+            # cheaper than the two-level Gram rotation and as exact
+            method = "randomized" if min(n, m) > 24 else "svd"
     if method == "gram":
         return _factor_gram(A, rank, tol_abs)
     if method == "svd":
