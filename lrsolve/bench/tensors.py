@@ -288,10 +288,14 @@ def _plot(results, path):
         rs = [r for r in ranks if r["function"] == name]
         axes[0].semilogx([r["rtol"] for r in rs], [max(r["ranks"]) for r in rs], "o-", label=name)
         axes[1].loglog([r["rtol"] for r in rs], [r["max_rel_err"] for r in rs], "o-", label=name)
-    axes[0].set_xlabel("rtol"); axes[0].set_ylabel("max Tucker rank"); axes[0].invert_xaxis()
-    axes[0].set_title("Tucker rank of the coefficient tensor"); axes[0].legend(fontsize=8)
+    axes[0].set_xlabel("rtol"); axes[0].set_ylabel("max Tucker rank")
+    axes[0].set_title("Tucker rank of the coefficient tensor")
     axes[1].set_xlabel("rtol"); axes[1].set_ylabel("max rel. error on random points")
-    axes[1].invert_xaxis(); axes[1].set_title("Accuracy vs tolerance"); axes[1].legend(fontsize=8)
+    axes[1].set_title("Accuracy vs tolerance")
+    if ranks:
+        for ax in axes[:2]:
+            ax.invert_xaxis()
+            ax.legend(fontsize=8)
     build = results.get("build", [])
     if build:
         labels = [r["function"].split("(")[0] for r in build]

@@ -330,7 +330,9 @@ class ChebTucker:
             factors.append(np.ones((1, 1), dtype=dtype))
             core = core[:, :, None]
         out = np.empty(points.shape[0], dtype=dtype)
-        eval_tucker3(X, factors[0], factors[1], factors[2], core, out)
+        r = core.shape
+        eval_tucker3(X, *(np.ascontiguousarray(F.T) for F in factors),
+                     np.ascontiguousarray(core.reshape(r[0] * r[1], r[2])), out)
         return out
 
     def _eval_chunk(self, pts, xp):
