@@ -234,9 +234,15 @@ class FittedOperator:
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
         panels = [(a, "coefficient a"), (u, "truth u"), (pred, "prediction"),
                   (pred - u, f"error (rel. L2 {err:.2e})")]
+        h = 1.0 / (self.n + 1)   # interior grid: pixel centres at h, 2h, ..., n h
+        extent = (h / 2, 1 - h / 2, h / 2, 1 - h / 2)
         for ax, (img, title) in zip(axes, panels):
-            im = ax.imshow(img, origin="lower", extent=(0, 1, 0, 1),
-                           cmap="RdBu_r" if title.startswith("error") else "viridis")
+            if title.startswith("error"):
+                bound = float(np.abs(img).max()) or 1.0
+                im = ax.imshow(img, origin="lower", extent=extent, cmap="RdBu_r", vmin=-bound,
+                               vmax=bound)
+            else:
+                im = ax.imshow(img, origin="lower", extent=extent)
             ax.set_title(title)
             fig.colorbar(im, ax=ax, fraction=0.046)
         fig.tight_layout()
