@@ -166,3 +166,26 @@ def test_exact_recovery_2000(solver):
     U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=10,
                                       solver=solver, tol=1e-10, test=P.test)
     assert completion_error(U, V, P.truth) <= 1e-6
+
+
+@pytest.mark.parametrize("solver", ["exact", "sketch"])
+def test_numba_and_batched_engines_agree(small, solver):
+    P = small
+    runs = {}
+    for engine in ("numba", "batched"):
+        U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=5,
+                                          solver=solver, engine=engine, iters=4, tol=0,
+                                          inner_rtol=1e-12, inner_iters=100)
+        runs[engine] = np.array(info["history"]["train_rel_residual"])
+    # same iterates up to rounding (the sketches differ, but the solves are converged)
+    assert np.max(np.abs(runs["numba"] - runs["batched"]) / runs["batched"]) < 1e-6
+
+
+def test_float32_torch_input_stays_float32():
+    torch = pytest.importorskip("torch")
+    P = lr.problems.completion_random(200, 150, rank=3, rate=0.3, seed=5)
+    U, V, info = lr.completion.altmin(torch.as_tensor(P.rows), torch.as_tensor(P.cols),
+                                      torch.as_tensor(P.values, dtype=torch.float32), P.shape,
+                                      rank=3, tol=1e-5)
+    assert U.dtype == torch.float32 and V.dtype == torch.float32
+    assert completion_error(U, V, P.truth) < 1e-3
