@@ -22,6 +22,7 @@ print(f"built {ct} in {time.perf_counter() - start:.2f} s "
       f"({ct.info['nodes']} quadrature nodes, CP rank {ct.info['cp_rank']})")
 
 points = np.random.default_rng(1).uniform(-1, 1, (20_000, 3))
+ct(points[:10])          # the first call loads (or compiles) the numba kernel
 start = time.perf_counter()
 approx = ct(points)
 t_ct = time.perf_counter() - start

@@ -89,7 +89,7 @@ def newton_long_range_cp(sigma: float, r_max: float, rtol: float = 1e-10, max_no
     Examples
     --------
     >>> t, w, info = newton_long_range_cp(0.2, 3.5, rtol=1e-12)
-    >>> info["error"] < 1e-12 * 2 / (0.2 * np.sqrt(np.pi))
+    >>> bool(info["error"] < 1e-12 * 2 / (0.2 * np.sqrt(np.pi)))
     True
     """
     from scipy.special import erf
