@@ -379,8 +379,9 @@ class YoungLearner(Learner):
       is set from it (median of the recent informative ratios);
     * **censored** (``lam`` within ``censor_tol`` of ``omega - 1``): every SOR eigenvalue has
       modulus ``omega - 1``, i.e. ``omega >= omega_opt`` and ``mu <= 2 sqrt(omega-1)/omega``;
-      ``g`` is lowered below that cap (the gap ``1 - g`` widened by ``shrink``), which
-      walks an over-relaxed omega back down;
+      ``g`` is lowered below that cap (the gap ``1 - mu`` widened by ``shrink``), which
+      walks an over-relaxed omega back down (caps of easy systems, ``mu < censor_floor``,
+      are ignored);
     * **near-optimal** (in between): the residual history of a near-optimal SOR solve is
       dominated by its long non-normal transient, not by the spectral radius, so inverting
       it would overestimate ``mu``; ``g`` is left alone.
@@ -395,7 +396,7 @@ class YoungLearner(Learner):
         measures ``mu`` accurately on any system, easy or hard.
     omega_max : float
         Largest omega ever played.
-    informative_power, censor_tol, shrink : float
+    informative_power, censor_tol, shrink, censor_floor : float
         The thresholds above.
     window : int
         Informative ratios kept for the median.
@@ -417,12 +418,13 @@ class YoungLearner(Learner):
 
     def __init__(self, omega0: float = 1.0, omega_max: float = 1.99,
                  informative_power: float = 0.5, censor_tol: float = 0.03,
-                 shrink: float = 1.25, window: int = 9, seed=0):
+                 shrink: float = 1.25, censor_floor: float = 0.9, window: int = 9, seed=0):
         self.omega0 = float(omega0)
         self.omega_max = float(omega_max)
         self.informative_power = float(informative_power)
         self.censor_tol = float(censor_tol)
         self.shrink = float(shrink)
+        self.censor_floor = float(censor_floor)
         self.window = int(window)
         self.g = None
         self.informative: list = []   # recent informative ratios mu / beta
@@ -462,10 +464,14 @@ class YoungLearner(Learner):
             kind = "none"
         elif omega > 1.0 and rate <= over * (1.0 + self.censor_tol) + 1e-3:
             kind = "censored"
-            # The cap on g, with its gap 1 - g widened by `shrink`: scale-free in g, so an
-            # easy system (small beta) cannot drag g - and the omega of hard ones - down.
-            cap = 1.0 - (1.0 - critical_mu(omega) / bound) * self.shrink
-            self.g = cap if self.g is None else min(self.g, cap)
+            mu_cap = critical_mu(omega)
+            if mu_cap >= self.censor_floor:
+                # Step below the cap by widening the gap 1 - mu by `shrink`: geometric steps
+                # walk an omega stuck near 2 down in a few solves.  Easy systems (small mu)
+                # are skipped: omega hardly matters for them, and their caps say little
+                # about the hard systems.
+                cap = (1.0 - (1.0 - mu_cap) * self.shrink) / bound
+                self.g = cap if self.g is None else min(self.g, cap)
         elif rate >= over ** self.informative_power or self.g is None:
             kind = "informative" if rate >= over ** self.informative_power else "first"
             ratio = min(jacobi_radius_from_rate(rate, omega) / bound, 1.0)  # Gershgorin: mu <= beta

@@ -394,12 +394,13 @@ def ssor_cg(A: Any, b: Any, omega: float = 1.0, x0: Any = None, rtol: float = 1e
 
 def adaptive_sor(A: Any, b: Any, x0: Any = None, rtol: float = 1e-8, atol: float = 0.0,
                  maxiter: int | None = None, omega0: float = 1.0, mu0: float | None = None,
-                 chunk: int = 8, damping: float = 0.75) -> SolveResult:
+                 chunk: int = 8, damping: float = 0.75, settle_tol: float = 0.02) -> SolveResult:
     """Adaptive SOR in the manner of Hageman & Young (1981, ch. 9): learn omega in one solve.
 
     Start with ``omega0`` (or ``young_omega(mu0)``), run SOR in chunks of ``chunk``
     sweeps, and estimate the convergence factor ``R`` from the residual history since
-    the last change of omega.  While ``R > (omega - 1)**damping`` the solve is converging
+    the last change of omega (acted on once it has settled: two consecutive chunks agree
+    to ``settle_tol``, relatively).  While ``R > (omega - 1)**damping`` the solve is converging
     clearly slower than it would at the optimum, so a Jacobi radius estimate
     ``mu = (R + omega - 1) / (omega sqrt(R))`` (from Young's relation, valid while
     ``omega <= omega_opt``) updates omega to ``young_omega(mu)``; estimates of mu only go
@@ -451,7 +452,7 @@ def adaptive_sor(A: Any, b: Any, x0: Any = None, rtol: float = 1e-8, atol: float
             rate_now = (since_change[-1] / since_change[-1 - chunk]) ** (1.0 / chunk)
             rate_prev = (since_change[-1 - chunk] / since_change[-1 - 2 * chunk]) ** (1.0 / chunk)
             # Act only once the factor has settled (two chunks agree), as H&Y require.
-            settled = abs(rate_now - rate_prev) <= 0.02 * rate_now
+            settled = abs(rate_now - rate_prev) <= settle_tol * rate_now
             if settled and rate_now < 1.0 and rate_now > (omega - 1.0) ** damping:
                 mu_new = jacobi_radius_from_rate(rate_now, omega)
                 estimates.append(mu_new)
