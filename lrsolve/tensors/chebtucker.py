@@ -254,7 +254,10 @@ class ChebTucker:
         bases, projected = [], []
         for k, F in enumerate(factors):
             M = F * scale
-            U, s, _ = np.linalg.svd(M, full_matrices=False)
+            # left singular vectors of the wide M from the small triangular factor of M^T
+            # (QR is backward stable, unlike a Gram matrix, and skips the long V factor)
+            Rk = np.linalg.qr(M.T, mode="r") if M.shape[1] > M.shape[0] else M.T
+            U, s, _ = np.linalg.svd(Rk.T, full_matrices=False)
             tail = np.sqrt(np.concatenate([np.cumsum((s ** 2)[::-1])[::-1], [0.0]]))
             keep = int(np.nonzero(tail <= 1e-3 * rtol * tail[0])[0][0]) if s.size else 0
             keep = max(1, keep if rank_cap is None else min(keep, int(rank_cap)))

@@ -191,15 +191,19 @@ def long_range_particle_sum(positions, charges, sigma: float, domain=((-1.0, 1.0
     weights = (w[:, None] * q[None, :]).reshape(-1)          # column (node q, particle i)
     t_cols = np.repeat(t, q.size)
 
-    def factor_values(n, k):
+    t_sq = t_cols ** 2
+
+    def factor_coeffs(n, k):
+        # (columns, nodes) layout: the DCT runs along contiguous rows
         x = chebyshev_points(n, box[k])
         centres = np.tile(pos[:, k], K)
-        return np.exp(-(t_cols[None, :] ** 2) * (x[:, None] - centres[None, :]) ** 2)
+        vals = np.exp(-t_sq[:, None] * (x[None, :] - centres[:, None]) ** 2)
+        return vals2coeffs(vals, axes=1).T
 
     if degree is None:
         n = 16
         while True:
-            coeffs = [vals2coeffs(factor_values(n, k), axes=0) for k in range(3)]
+            coeffs = [factor_coeffs(n, k) for k in range(3)]
             # every column is a Gaussian of height <= 1: chop relative to its own maximum
             resolved = all(chop_degree(np.abs(C).max(axis=1), 0.01 * rtol)[1] for C in coeffs)
             if resolved or 2 * n > max_degree:
@@ -209,7 +213,7 @@ def long_range_particle_sum(positions, charges, sigma: float, domain=((-1.0, 1.0
         coeffs = [C[:max(c, 1) + 1] for C, c in zip(coeffs, chops)]
     else:
         degrees = (degree,) * 3 if isinstance(degree, (int, np.integer)) else tuple(degree)
-        coeffs = [vals2coeffs(factor_values(int(n), k), axes=0) for k, n in enumerate(degrees)]
+        coeffs = [factor_coeffs(int(n), k) for k, n in enumerate(degrees)]
         resolved = None
     ct = ChebTucker.from_cp(weights, coeffs, box, rtol=rtol)
     ct.info.update(nodes=K, quadrature_error=qinfo["error"], degree=ct.degrees,
