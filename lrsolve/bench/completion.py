@@ -154,7 +154,7 @@ def recovery(n=2000, rank=10, oversampling=5.0, seed=0, soft=True, progress=prin
         warm, curve = None, []
         for frac in (0.1, 0.03, 0.01, 0.003, 0.001):
             U, s, V, info = soft_impute(P.rows, P.cols, P.values, P.shape, frac * lam_max,
-                                        max_rank=4 * rank, iters=100, tol=1e-9, warm=warm, seed=seed)
+                                        max_rank=4 * rank, iters=40, tol=1e-9, warm=warm, seed=seed)
             warm = (U, s, V)
             curve.append((time.perf_counter() - t0, completion_error(U * s, V, P.truth)))
         out["runs"].append({"solver": "softimpute", "seconds": time.perf_counter() - t0,
@@ -208,6 +208,26 @@ def speed(ranks=(20, 40), n=2000, rate=0.2, seed=0, progress=print, **kw):
     return out
 
 
+def crossover(ranks=(10, 20, 40, 80), n=2000, rate=0.4, sweeps=3, seed=0, progress=print):
+    """Seconds per sweep of sketch vs exact as the rank grows at fixed ``|Omega_j|``."""
+    import lrsolve as lr
+    out = []
+    for k in ranks:
+        P = lr.problems.completion_random(n, rank=k, rate=rate, seed=seed, test_size=100)
+        rec = {"rank": k, "per_row": P.nnz / n}
+        for solver in ("sketch", "exact"):
+            U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=k,
+                                              solver=solver, iters=sweeps, tol=0)
+            per = np.diff([info["init_time"]] + info["history"]["time"])
+            rec[solver] = float(np.median(per))
+            rec[f"{solver}_residual"] = info["history"]["train_rel_residual"][-1]
+        rec["exact_over_sketch"] = rec["exact"] / rec["sketch"]
+        out.append(rec)
+        progress(f"crossover k={k} |Omega|/row={rec['per_row']:.0f}: sketch {rec['sketch']:.3f} "
+                 f"s/sweep, exact {rec['exact']:.3f} s/sweep, exact/sketch {rec['exact_over_sketch']:.2f}")
+    return out
+
+
 def _split(P, fraction, seed):
     rng = np.random.default_rng(seed)
     perm = rng.permutation(P.nnz)
@@ -224,7 +244,7 @@ def real(seed=0, progress=print):
     """Held-out RMSE on the camera image and the digits matrix; tuning on a validation split."""
     import lrsolve as lr
     cases = [("camera keep=0.3", lr.problems.completion_image("camera", keep=0.3, seed=seed),
-              (10, 20, 40), (0.3, 1.0, 3.0, 10.0)),
+              (10, 20, 40, 60), (0.3, 1.0, 3.0, 10.0)),
              ("digits keep=0.5", lr.problems.completion_digits(keep=0.5, seed=seed),
               (5, 10, 20), (0.3, 1.0, 3.0, 10.0))]
     out = []
@@ -252,7 +272,7 @@ def real(seed=0, progress=print):
         lam_max = float(np.linalg.svd(sp.csr_matrix((fit[2], (fit[0], fit[1])), shape=P.shape)
                                       .toarray(), compute_uv=False)[0])
         best_s, warm = None, None
-        for frac in (0.3, 0.1, 0.05, 0.03, 0.02, 0.01, 0.005):
+        for frac in (0.5, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01, 0.005):
             U, s, V, _ = soft_impute(*fit, P.shape, frac * lam_max, max_rank=100, warm=warm,
                                      seed=seed)
             warm = (U, s, V)
@@ -287,7 +307,7 @@ def _plot(record, path):
         for r in record["recovery"]["runs"]:
             if r["curve"]:
                 t, e = zip(*r["curve"])
-                ax.semilogy(t, e, "o-", ms=3, label=r["solver"])
+                ax.loglog(t, e, "o-", ms=3, label=r["solver"])
         ax.set_xlabel("seconds"); ax.set_ylabel("relative Frobenius error")
         shp = record["recovery"]["shape"]
         ax.set_title(f"recovery {shp[0]}x{shp[1]}, k={record['recovery']['rank']}")
@@ -314,11 +334,20 @@ def _plot(record, path):
     plt.close(fig)
 
 
+def _warm_up():
+    """Compile the numba kernels before anything is timed."""
+    import lrsolve as lr
+    P = lr.problems.completion_random(60, rank=2, rate=0.5, seed=0, test_size=10)
+    for solver in ("sketch", "exact"):
+        lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=2, solver=solver, iters=2)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lrsolve bench completion", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=["recovery", "scaling", "speed", "real"],
-                        choices=["recovery", "scaling", "speed", "real"])
+                        choices=["recovery", "scaling", "speed", "real", "crossover"])
+    parser.add_argument("--crossover-ranks", type=int, nargs="+", default=[10, 20, 40, 80])
     parser.add_argument("--recovery-n", type=int, default=2000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 1414, 2000, 2828, 4000])
     parser.add_argument("--rate", type=float, default=0.05, help="sampling rate for --parts scaling")
@@ -338,6 +367,7 @@ def main(argv=None) -> int:
         record["blas_threads"] = [i.get("num_threads") for i in threadpoolctl.threadpool_info()]
     except Exception:
         pass
+    _warm_up()
     if "recovery" in args.parts:
         record["recovery"] = recovery(args.recovery_n, seed=args.seed, soft=not args.no_softimpute)
     if "scaling" in args.parts:
@@ -347,6 +377,8 @@ def main(argv=None) -> int:
     if "speed" in args.parts:
         record["speed"] = speed(tuple(args.ranks), n=args.speed_n, rate=args.speed_rate,
                                 seed=args.seed)
+    if "crossover" in args.parts:
+        record["crossover"] = crossover(tuple(args.crossover_ranks), seed=args.seed)
     if "real" in args.parts:
         record["real"] = real(seed=args.seed)
     out = Path(args.out)

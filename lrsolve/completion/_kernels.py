@@ -58,6 +58,26 @@ def _gather(Ft, indptr, other, values, j, buf, b):
 
 
 @njit(cache=True, fastmath=True)
+def _gather_sketch(Ft, indptr, other, values, j, buf, b, bucket, sign, SAt):
+    """:func:`_gather` fused with the CountSketch ``SAt = (S A)^T``: one read of F."""
+    start = indptr[j]
+    L = indptr[j + 1] - start
+    k = Ft.shape[0]
+    At = buf[:k * L].reshape((k, L))
+    SAt[:, :] = 0.0
+    trace = 0.0
+    for t in range(k):
+        for l in range(L):
+            v = Ft[t, other[start + l]]
+            At[t, l] = v
+            trace += v * v
+            SAt[t, bucket[start + l]] += sign[start + l] * v
+    for l in range(L):
+        b[l] = values[start + l]
+    return At, L, trace
+
+
+@njit(cache=True, fastmath=True)
 def _matvec(At, L, p, q):
     """q[:L] = A p with A = At[:, :L].T (axpy over contiguous rows of At)."""
     k = At.shape[0]
@@ -103,18 +123,15 @@ def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floo
     res_sq = 0.0
     max_it = 0
     for j in range(G):
-        At, L, trace = _gather(Ft, indptr, other, values, j, buf, b)
-        lam = reg + jitter * max(trace / k, floor)
-        start = indptr[j]
-        if L <= s:
+        if indptr[j + 1] - indptr[j] <= s:
             # the sketch would not be shorter than the design: factor the design itself
+            At, L, trace = _gather(Ft, indptr, other, values, j, buf, b)
             Gs = np.dot(At, At.T)
         else:
-            SAt[:, :] = 0.0
-            for t in range(k):
-                for l in range(L):
-                    SAt[t, bucket[start + l]] += sign[start + l] * At[t, l]
+            At, L, trace = _gather_sketch(Ft, indptr, other, values, j, buf, b, bucket,
+                                          sign, SAt)
             Gs = np.dot(SAt, SAt.T)
+        lam = reg + jitter * max(trace / k, floor)
         for t in range(k):
             Gs[t, t] += lam
         C = np.linalg.cholesky(Gs)
