@@ -101,6 +101,8 @@ def csr_parts(A: Any, name: str = "A") -> CSRParts:
         M = sp.csr_matrix(A)
     elif isinstance(A, np.ndarray):
         M = sp.csr_matrix(A)
+    elif _constant_stencil(A):
+        return _stencil_parts(A)
     elif hasattr(A, "to_csr"):
         M = sp.csr_matrix(A.to_csr(backend="numpy"))
     else:
@@ -120,6 +122,43 @@ def csr_parts(A: Any, name: str = "A") -> CSRParts:
                          "divide by the diagonal")
     return CSRParts(M, M.indptr.astype(np.int64), M.indices.astype(np.int64),
                     np.ascontiguousarray(M.data, dtype=np.float64), diag)
+
+
+def _constant_stencil(A: Any) -> bool:
+    from ..operators.stencil import PoissonStencil
+    return isinstance(A, PoissonStencil) and A.coefficient is None and A.backend == "numpy"
+
+
+# Assembling a stencil through to_csr() costs tens of milliseconds even for 100 unknowns,
+# more than the solve; a time-stepping loop builds A + c_t I every step.  The unshifted
+# pattern of a constant-coefficient stencil is assembled once per (n, dim, coefficient,
+# scale) and the shift is added to a copy of its values.
+_STENCIL_CACHE: dict = {}
+
+
+def _stencil_parts(A: Any) -> "CSRParts":
+    key = (A.n, A.dim, float(A.constant), float(A.scale))
+    base = _STENCIL_CACHE.get(key)
+    if base is None:
+        from ..operators.stencil import PoissonStencil
+        M = sp.csr_matrix(PoissonStencil(A.n, A.dim, A.constant, 0.0, A.scaled).to_csr(
+            backend="numpy"))
+        M.sort_indices()
+        rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+        diag_pos = np.flatnonzero(M.indices == rows)
+        if len(_STENCIL_CACHE) > 16:
+            _STENCIL_CACHE.clear()
+        base = _STENCIL_CACHE[key] = (M, diag_pos)
+    M0, diag_pos = base
+    data = np.array(M0.data, dtype=np.float64)
+    data[diag_pos] += A.shift_value
+    diag = data[diag_pos].copy()
+    zero = np.flatnonzero(diag == 0)
+    if zero.size:
+        raise ValueError(f"A has a zero diagonal entry (row {int(zero[0])}): SOR / SSOR divide "
+                         "by the diagonal")
+    M = sp.csr_matrix((data, M0.indices, M0.indptr), shape=M0.shape)
+    return CSRParts(M, M0.indptr.astype(np.int64), M0.indices.astype(np.int64), data, diag)
 
 
 def _stencil_diagonal(A: Any):
