@@ -104,7 +104,7 @@ def bench_spectral(args, rng):
 
 
 def bench_ranks(args, rng):
-    from lrsolve.tensors import ChebTucker, vals2coeffs, sample_on_grid
+    from lrsolve.tensors import ChebTucker
     pts = rng.uniform(-1, 1, (args.points, 3))
     rows = []
     for name, f in _functions(args.sigma).items():

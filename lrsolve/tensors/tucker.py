@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Sequence
 
 import numpy as np
 
