@@ -31,16 +31,24 @@ def kernels() -> dict:
     import numba as nb
 
     @nb.njit(cache=True)
-    def sor_sweep(indptr, indices, data, diag, b, x, omega):
+    def sor_sweep(indptr, indices, data, wdinv, b, x):
+        # wdinv = omega / diag: a multiply instead of a divide on the critical path.  The
+        # term in x[i-1], written by the previous row, is subtracted last so the other
+        # products need not wait for it (the sweep is a serial recurrence through x).
         n = b.shape[0]
         for i in range(n):
             s = b[i]
+            late = 0.0
             for p in range(indptr[i], indptr[i + 1]):
-                s -= data[p] * x[indices[p]]
-            x[i] += omega * s / diag[i]
+                j = indices[p]
+                if j == i - 1:
+                    late = data[p] * x[j]
+                else:
+                    s -= data[p] * x[j]
+            x[i] += wdinv[i] * (s - late)
 
     @nb.njit(cache=True)
-    def sor_solve(indptr, indices, data, diag, b, x, omega, tol, maxiter, residuals):
+    def sor_solve(indptr, indices, data, wdinv, b, x, tol, maxiter, residuals):
         # Returns (iterations, status): status 0 converged, 1 maxiter, 2 non-finite.
         # residuals[k] receives ||b - A x^k|| for k = 0..iterations.
         n = b.shape[0]
@@ -51,15 +59,21 @@ def kernels() -> dict:
             for i in range(n):
                 s = b[i]
                 corr = 0.0
+                late = 0.0
                 for p in range(indptr[i], indptr[i + 1]):
                     j = indices[p]
                     a = data[p]
-                    s -= a * x[j]
-                    if j < i:
+                    if j == i - 1:
+                        late = a * x[j]
                         corr += a * delta[j]
+                    else:
+                        s -= a * x[j]
+                        if j < i:
+                            corr += a * delta[j]
+                s -= late
                 r_old = s + corr
                 rr += r_old * r_old
-                d = omega * s / diag[i]
+                d = wdinv[i] * s
                 delta[i] = d
                 x[i] += d
             rnorm = np.sqrt(rr)

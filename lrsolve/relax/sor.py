@@ -230,8 +230,8 @@ def _sor_lexicographic(parts: CSRParts, system, omega, tol, maxiter, t0):
     x = np.zeros_like(b64) if system.x0 is None else \
         np.array(bk.to_numpy(system.x0), dtype=np.float64)
     residuals = np.empty(maxiter + 1)
-    k, status = kernels()["sor_solve"](parts.indptr, parts.indices, parts.data, parts.diag, b64,
-                                       x, omega, tol, maxiter, residuals)
+    k, status = kernels()["sor_solve"](parts.indptr, parts.indices, parts.data,
+                                       omega / parts.diag, b64, x, tol, maxiter, residuals)
     x_out = bk.asarray(x.astype(bk.to_numpy(b[:1]).dtype, copy=False), like=b)
     return _finish(x_out, b.dtype, b, k, residuals[:k + 1].tolist(), int(status), t0, omega,
                    "lexicographic", int(k) + 1)
@@ -475,8 +475,8 @@ def adaptive_sor(A: Any, b: Any, x0: Any = None, rtol: float = 1e-8, atol: float
     buf = np.empty(chunk + 1)
     while True:
         steps = min(chunk, maxiter - total)
-        k, status = sor_solve(parts.indptr, parts.indices, parts.data, parts.diag, b64, x,
-                              omega, tol, steps, buf)
+        k, status = sor_solve(parts.indptr, parts.indices, parts.data, omega / parts.diag, b64,
+                              x, tol, steps, buf)
         hist = buf[:k + 1].tolist()
         if residuals:
             hist = hist[1:]  # the first entry repeats the previous chunk's last residual
