@@ -203,6 +203,9 @@ class BanditSOR:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise a user
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
