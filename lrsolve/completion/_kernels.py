@@ -79,25 +79,14 @@ def _gather_sketch(Ft, indptr, other, values, j, buf, b, bucket, sign, SAt):
 
 @njit(cache=True, fastmath=True)
 def _matvec(At, L, p, q):
-    """q[:L] = A p with A = At[:, :L].T (axpy over contiguous rows of At)."""
-    k = At.shape[0]
-    for l in range(L):
-        q[l] = 0.0
-    for t in range(k):
-        pt = p[t]
-        for l in range(L):
-            q[l] += At[t, l] * pt
+    """q[:L] = A p with A = At.T (BLAS gemv: ~1.5x our own loops)."""
+    q[:L] = np.dot(p, At)
 
 
 @njit(cache=True, fastmath=True)
 def _rmatvec(At, L, q, out, lam, p):
-    """out = A^T q + lam p (dot products over contiguous rows of At)."""
-    k = At.shape[0]
-    for t in range(k):
-        acc = 0.0
-        for l in range(L):
-            acc += At[t, l] * q[l]
-        out[t] = acc + lam * p[t]
+    """out = A^T q + lam p."""
+    out[:] = np.dot(At, q[:L]) + lam * p
 
 
 @njit(cache=True, fastmath=True)
