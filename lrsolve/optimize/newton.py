@@ -151,8 +151,9 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
     maxiter : int
         Outer (Newton) iterations.
     max_inner : int, optional
-        Cap on inner steps per Newton iteration (default ``max(20000, 20 N)``);
-        a capped solve is still used if it passes the descent test.
+        Budget of inner steps per Newton iteration, over all penalty-update rounds
+        (default ``max(20000, 20 N)``); a capped solve is still used if it passes the
+        descent test, otherwise the result fails with ``status=4``.
     lam0 : array_like (m,), optional
         Starting multipliers (default: least-squares estimate ``argmin ‖∇f + Jᵀlam‖``).
     eta1, eta2, delta, xi_B, beta, nu : float
@@ -240,6 +241,7 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
     gL = problem.lagrangian_gradient(x, lam, g, J)
     k = 0
     modified_steps = 0
+    inner_total = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sla.LinAlgWarning)
         try:
@@ -291,6 +293,7 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                     tol_inner = theta * delta * bnorm
                     if consts is not None:
                         tol_inner /= consts["Knorm"] * consts["psi"]
+                    solve_kwargs["maxiter"] = max(1, max_inner - inner_total)
                     z, r, its, reached = solve(K, b, z, r, tol_inner, **solve_kwargs)
                     inner_total += its
                     if not np.all(np.isfinite(z)):
@@ -300,8 +303,9 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                     slope = float(grad_merit @ z)
                     if slope <= -0.5 * eta2 * bnorm ** 2:
                         break
-                    if eta1 > 1e8 or eta2 < 1e-8:
-                        if not forced_modification and checks is None:
+                    budget_spent = not reached and inner_total >= max_inner
+                    if eta1 > 1e8 or eta2 < 1e-8 or budget_spent:
+                        if not budget_spent and not forced_modification and checks is None:
                             # Without a reduced-Hessian check, a persistent lack of descent
                             # is the sign of negative curvature: modify and solve again.
                             forced_modification = True
@@ -309,16 +313,22 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                             K = KKTSystem(H, J, shift, hessp, dual_reg)
                             z, r = np.zeros(N), b.copy()
                             continue
-                        if slope < 0:
+                        if slope < 0 and reached:
                             break  # as the reference: accept; Armijo will judge it
+                        if not reached:
+                            raise _Failure(4, f"inner {inner} solver did not meet the accuracy "
+                                              f"condition at iteration {k} (residual "
+                                              f"{np.linalg.norm(r):.2e} > {tol_inner:.2e} after "
+                                              f"{inner_total} steps, max_inner={max_inner}); "
+                                              "the KKT system may be singular or too "
+                                              "ill-conditioned for this sketch - try inner='gmres' "
+                                              "or 'direct', or a larger block_size")
                         raise _Failure(2, f"no descent direction for the merit at iteration {k} "
-                                          f"(penalties at their limits, slope {slope:.2e}"
-                                          f"{'' if reached else '; inner solver hit max_inner'})")
-                    if not reached and its >= max_inner:
-                        raise _Failure(4, f"inner {inner} solver did not meet the accuracy condition "
-                                          f"in max_inner={max_inner} steps at iteration {k} "
-                                          f"(residual {np.linalg.norm(r):.2e} > {tol_inner:.2e}); "
-                                          "the KKT system may be singular or ill-conditioned")
+                                          f"(penalties at their limits, slope {slope:.2e})")
+                    # Not a descent direction (or the inner solve was capped before meeting
+                    # the accuracy condition): update the penalties and tighten δ, then
+                    # continue the same inner solve from where it stopped.  The limits on
+                    # η1, η2 bound the number of such rounds (about 23 from the defaults).
                     eta1 *= nu ** 2
                     eta2 /= nu
                     delta = delta / nu ** 4
@@ -361,6 +371,7 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                     callback(x, lam, float(math.sqrt(gL @ gL + c @ c)))
         except _Failure as fail:
             status, message = fail.args
+            inner_history.append(inner_total)
         except (np.linalg.LinAlgError, FloatingPointError) as exc:
             status, message = 4, f"linear algebra failure at iteration {k}: {exc}"
     kkt = kkt_history[-1] if kkt_history else math.nan
@@ -410,8 +421,8 @@ def _least_squares_multipliers(J, g):
 def _curvature_checks(H, hessp, J, n, m, dense_limit):
     """``λ_min(G Gᵀ)``, ``‖G‖``, ``‖H‖`` and the smallest eigenvalue of the reduced Hessian
     ``ZᵀHZ`` for small problems (``None`` when too large or matrix-free)."""
-    if n + m > dense_limit:
-        return None
+    if n + m > dense_limit or (not isinstance(J, np.ndarray) and n + m > 300):
+        return None  # sparse / operator Jacobians: the O((n+m)^3) check would dominate
     Jd = _dense(J)
     if Jd is None:
         return None
