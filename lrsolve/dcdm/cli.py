@@ -2,8 +2,8 @@
 
 Example::
 
-    lrsolve train dcdm --grid 64 --dim 2 --steps 2500 --max-minutes 17 \\
-        --checkpoint dcdm_ckpt.pt --out dcdm_poisson2d.pt
+    lrsolve train dcdm --grid 64 --dim 2 --levels 4 --shared --steps 2500 \\
+        --max-minutes 17 --checkpoint dcdm_ckpt.pt --out dcdm_poisson2d.pt
 
 The checkpoint is written atomically every ``--checkpoint-every`` steps; running the
 same command again resumes it.  After training, the model is tried on the Poisson
@@ -31,10 +31,11 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--levels", type=_levels, default="auto",
-                        help="pooling levels: 1 = the paper's network, 'auto' = shared multi-level")
-    parser.add_argument("--paper", action="store_true",
-                        help="the paper's network exactly (--levels 1, no sharing)")
+    parser.add_argument("--levels", type=_levels, default=1,
+                        help="pooling levels: 1 = the paper's network (default); the shipped "
+                             "poisson2d model uses --levels 4 --shared")
+    parser.add_argument("--shared", action="store_true",
+                        help="one encoder/decoder for every level below the finest")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default=None, help="checkpoint path (resumed if present)")
@@ -45,8 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-eval", action="store_true", help="skip the trial solve")
     args = parser.parse_args(argv)
     from .training import save_model, train
-    levels = 1 if args.paper else args.levels
-    shared = levels == "auto"
+    levels = args.levels
+    shared = args.shared or levels == "auto"
     model = train(grid=args.grid, dim=args.dim, steps=args.steps, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, channels=args.channels, levels=levels,
                   shared=shared, checkpoint=args.checkpoint,

@@ -15,10 +15,12 @@ That is ``levels=1``, the paper's network.  ``levels > 1`` repeats the full-reso
 block (``conv, conv, conv + skip, conv``) on each coarser grid before pooling again and
 the two decoder pairs on the way back up, a multi-level U-Net of the same bricks.  With
 ``shared=True`` every level below the finest reuses one set of encoder / decoder weights,
-so the number of levels can grow with the grid at inference (``levels="auto"``: pool
-until the coarsest grid is at most ``coarsest`` points per axis) - the way multigrid
-reuses one smoother on every level.  All variants are fully convolutional: a model
-trained on 64 x 64 applies to any grid as is.
+so the number of levels could grow with the grid at inference (``levels="auto"``: pool
+until the coarsest grid is at most ``coarsest`` points per axis), the way multigrid
+reuses one smoother on every level.  Measured (docs/dcdm.md): a model trained at 64^2
+with ``"auto"`` (depth 4 there) stalls when run deeper on 128^2 / 256^2, while the same
+weights at a fixed depth of 4 converge - so the shipped model fixes ``levels=4``.  All
+variants are fully convolutional: a model trained on 64 x 64 applies to any grid as is.
 """
 from __future__ import annotations
 

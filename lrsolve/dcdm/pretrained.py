@@ -9,8 +9,8 @@ __all__ = ["load_pretrained", "PRETRAINED"]
 # name -> (file in lrsolve/data, what it is)
 PRETRAINED = {
     "poisson2d": ("dcdm_poisson2d.pt",
-                  "2D Poisson, trained at 64x64; multi-level shared-weight variant of the paper's "
-                  "network (levels='auto'), the default"),
+                  "2D Poisson, trained at 64x64; four-level shared-weight variant of the paper's "
+                  "network (levels=4, shared=True), the default"),
     "poisson2d-paper": ("dcdm_poisson2d_paper.pt",
                         "2D Poisson, trained at 64x64; the paper's network (one pooling level)"),
 }

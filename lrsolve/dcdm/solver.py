@@ -29,7 +29,7 @@ __all__ = ["NetworkDirection", "dcdm_solve", "_solve_dcdm"]
 
 
 class NetworkDirection:
-    """``r -> f(r / ||r||)`` on the grid: the DCDM direction generator.
+    """``r -> f(s r / ||r||)`` on the grid: the DCDM direction generator.
 
     Parameters
     ----------
@@ -37,13 +37,28 @@ class NetworkDirection:
         Maps ``(1, 1, *grid_shape)`` to ``(1, 1, *grid_shape)``.
     grid_shape : tuple of int
         The operator's grid.
+    input_scale : float, optional
+        ``s``, the norm of the network input.  By default ``sqrt(N / N_train)``, so the input
+        has the per-point size of the unit training vectors on the ``N_train``-point grid
+        of ``model.meta["recipe"]`` (1 on the training grid, and when unknown).
     """
 
-    def __init__(self, model: Any, grid_shape: tuple):
+    def __init__(self, model: Any, grid_shape: tuple, input_scale: float | None = None):
         import torch
         self.torch = torch
         self.model = model
         self.grid_shape = tuple(int(s) for s in grid_shape)
+        if input_scale is None:
+            # The network (ReLUs with biases) is not scale-equivariant, so give it inputs of
+            # the per-point size it was trained on: unit vectors on its training grid have
+            # RMS 1/sqrt(N_train); on a grid of N points that is ||r|| = sqrt(N / N_train).
+            recipe = dict(getattr(model, "meta", {}) or {}).get("recipe", {})
+            if "grid" in recipe and "dim" in recipe:
+                n_train = float(recipe["grid"]) ** int(recipe["dim"])
+                input_scale = float(np.sqrt(np.prod(self.grid_shape) / n_train))
+            else:
+                input_scale = 1.0
+        self.input_scale = float(input_scale)
         param = next(iter(model.parameters()), None)
         self.device = param.device if param is not None else torch.device("cpu")
         self.dtype = param.dtype if param is not None else torch.float32
@@ -60,7 +75,7 @@ class NetworkDirection:
         else:
             t = torch.from_numpy(np.ascontiguousarray(r))
         t = t.to(device=self.device, dtype=self.dtype)
-        scale = torch.linalg.vector_norm(t)
+        scale = torch.linalg.vector_norm(t) / self.input_scale
         with torch.inference_mode():
             q = self.model((t / scale).reshape((1, 1) + self.grid_shape)).reshape(-1)
         if bk.is_torch(r):
