@@ -205,6 +205,10 @@ def _plot(results, path):
     suites = [r for r in results if "curves" in r]
     if not suites:
         return None
+    keys = []
+    for r in suites:
+        keys += [k for k in r["curves"] if k not in keys]
+    colors = {k: f"C{i % 10}" for i, k in enumerate(keys)}
     fig, axes = plt.subplots(2, len(suites), figsize=(4.5 * len(suites), 7), squeeze=False)
     for col, r in enumerate(suites):
         t = np.arange(1, r["T"] + 1)
@@ -212,13 +216,14 @@ def _plot(results, path):
         for key, curve in r["curves"].items():
             curve = np.asarray(curve)
             style = "--" if key in ("best_fixed", "gauss_seidel", "instance_optimal") else "-"
-            axes[0, col].plot(t, curve, style, label=key)
-            if key != "best_fixed":
-                axes[1, col].plot(t, curve - best, style, label=key)
-        axes[0, col].set_title(f"{r['suite']} ({r['method']})")
+            axes[0, col].plot(t, curve, style, color=colors[key], label=key)
+            # Gauss-Seidel's regret dwarfs the others: it is on the top panel only.
+            if key not in ("best_fixed", "gauss_seidel"):
+                axes[1, col].plot(t, curve - best, style, color=colors[key], label=key)
+        axes[0, col].set_title(f"{r['suite']} ({r['method']}, T={r['T']})")
         axes[0, col].set_ylabel("cumulative iterations")
         axes[0, col].set_yscale("log")
-        axes[1, col].set_ylabel("regret vs best fixed omega")
+        axes[1, col].set_ylabel("regret vs best fixed omega (iterations)")
         axes[1, col].set_xlabel("t")
         axes[1, col].axhline(0, color="k", lw=0.5)
         if col == 0:
@@ -227,6 +232,13 @@ def _plot(results, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def replot(json_path, png_path=None):
+    """Redraw the PNG of a recorded JSON result."""
+    with open(json_path) as fh:
+        payload = json.load(fh)
+    return _plot(payload["results"], png_path or json_path[:-5] + ".png")
 
 
 def _table(results):
