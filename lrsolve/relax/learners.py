@@ -410,8 +410,8 @@ class YoungLearner(Learner):
     >>> omega = learner.choose(side={"jacobi_bound": 0.99})
     >>> rate = float(sor_rate(omega, 0.98))
     >>> learner.update(100, side={"omega": omega, "residuals": list(rate ** np.arange(100))})
-    >>> round(learner.choose(side={"jacobi_bound": 0.99}), 3)   # young_omega(0.98)
-    1.67
+    >>> round(learner.choose(side={"jacobi_bound": 0.99}), 3)   # young_omega(0.98) = 1.668
+    1.668
     """
 
     name = "young"

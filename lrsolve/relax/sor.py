@@ -188,8 +188,15 @@ def _choose_ordering(A: Any, b: Any, ordering: str) -> str:
         raise TypeError("ordering='red-black' needs a stencil operator (with grid_shape and "
                         "diagonal(), e.g. lrsolve.operators.poisson_operator)")
     if ordering == "auto":
-        return "lexicographic" if bk.backend_name(b) == "numpy" else "red-black"
+        # numba needs host memory: NumPy, or torch on the CPU viewed without a copy.
+        return "lexicographic" if _host_array(b) and not (
+            bk.backend_name(b) != "numpy" and _has_stencil(A)) else "red-black"
     return ordering
+
+
+def _host_array(x) -> bool:
+    name = bk.backend_name(x)
+    return name == "numpy" or (name == "torch" and x.device.type == "cpu")
 
 
 def jacobi_bound(A: Any) -> float:
@@ -322,11 +329,16 @@ def sor(A: Any, b: Any, omega: float = 1.5, x0: Any = None, rtol: float = 1e-8,
                            time=time.perf_counter() - t0, method="sor",
                            stats={"omega": omega, "ordering": chosen, "sweeps": 0})
     if chosen == "lexicographic":
-        if bk.backend_name(system.b) != "numpy":
-            raise TypeError("ordering='lexicographic' runs numba kernels on NumPy arrays; use "
-                            "ordering='red-black' with a stencil operator for torch / CuPy")
+        if not _host_array(system.b):
+            raise TypeError("ordering='lexicographic' runs numba kernels in host memory (NumPy "
+                            "or CPU torch); use ordering='red-black' with a stencil operator "
+                            "on the GPU")
         parts = A if isinstance(A, CSRParts) else csr_parts(A)
         return _sor_lexicographic(parts, system, omega, tol, maxiter, t0)
+    if not _has_stencil(A):
+        raise TypeError("SOR on a GPU array needs a stencil operator (red-black ordering, "
+                        "e.g. lrsolve.operators.poisson_operator(..., backend=...)); general "
+                        "sparse matrices are supported in host memory only")
     return _sor_red_black(A, system, omega, tol, maxiter, t0)
 
 
@@ -365,7 +377,8 @@ class SSOR(Preconditioner):
         self.backend = backend or bk.backend_name(A)
         like = np.zeros(1) if self.backend == "numpy" else None
         if ordering == "auto":
-            ordering = "lexicographic" if self.backend == "numpy" else "red-black"
+            ordering = "red-black" if self.backend != "numpy" and _has_stencil(A) else \
+                "lexicographic"
         if ordering not in ORDERINGS[1:]:
             raise ValueError(f"ordering must be one of {ORDERINGS}, got {ordering!r}")
         self.ordering = ordering
@@ -383,13 +396,15 @@ class SSOR(Preconditioner):
 
     def matvec(self, r):
         if self.ordering == "lexicographic":
-            if bk.backend_name(r) != "numpy":
-                raise TypeError("this SSOR was built with the lexicographic (NumPy) ordering")
+            if not _host_array(r):
+                raise TypeError("this SSOR runs numba kernels in host memory (NumPy or CPU "
+                                "torch); build it with ordering='red-black' from a stencil "
+                                "operator for GPU arrays")
             p = self._parts
-            r64 = np.ascontiguousarray(r, dtype=np.float64)
+            r64 = np.ascontiguousarray(bk.to_numpy(r), dtype=np.float64)
             z = np.empty_like(r64)
             kernels()["ssor_apply"](p.indptr, p.indices, p.data, p.diag, self.omega, r64, z)
-            return z.astype(r.dtype, copy=False)
+            return bk.asarray(z, like=r)
         if self._red is None or bk.backend_name(self._red) != bk.backend_name(r):
             self._red = _red_mask(self._A, r)
             self._d = bk.asarray(self._d, like=r)

@@ -195,3 +195,18 @@ def test_adaptive_sor_finds_young_omega():
     assert np.cos(np.pi / 33) - 0.03 < r.stats["mu_estimates"][0] <= np.cos(np.pi / 33) + 1e-3
     gs = sor(P.A, P.b, omega=1.0, rtol=1e-10)
     assert r.iterations < 0.2 * gs.iterations
+
+
+def test_torch_cpu_csr_runs_lexicographic_without_copy_back_to_numpy():
+    torch = pytest.importorskip("torch")
+    A_np = lr.operators.poisson_operator(12, 2, shift=0.1, scaled=False)
+    A_t = A_np.to_csr(backend="torch")
+    b_np = np.random.default_rng(0).standard_normal(144)
+    b_t = torch.from_numpy(b_np)
+    r = sor(A_t, b_t, omega=1.6, rtol=1e-10)
+    ref = sor(A_np, b_np, omega=1.6, rtol=1e-10)
+    assert isinstance(r.x, torch.Tensor) and r.stats["ordering"] == "lexicographic"
+    assert r.iterations == ref.iterations
+    assert np.max(np.abs(r.x.numpy() - ref.x)) <= 1e-13
+    rc = ssor_cg(A_t, b_t, omega=1.6, rtol=1e-10)
+    assert isinstance(rc.x, torch.Tensor) and rc.converged and rc.stats["ordering"] == "lexicographic"
