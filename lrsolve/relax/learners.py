@@ -398,6 +398,9 @@ class YoungLearner(Learner):
         Largest omega ever played.
     informative_power, censor_tol, shrink, censor_floor : float
         The thresholds above.
+    censor_streak : int
+        Censored readings lower ``g`` only from the ``censor_streak``-th in a row on: at the
+        optimum a short solve can read as censored once in a while.
     window : int
         Informative ratios kept for the median.
     seed : int
@@ -418,13 +421,15 @@ class YoungLearner(Learner):
 
     def __init__(self, omega0: float = 1.0, omega_max: float = 1.99,
                  informative_power: float = 0.5, censor_tol: float = 0.03,
-                 shrink: float = 1.25, censor_floor: float = 0.9, window: int = 9, seed=0):
+                 shrink: float = 1.25, censor_floor: float = 0.9, censor_streak: int = 3,
+                 window: int = 9, seed=0):
         self.omega0 = float(omega0)
         self.omega_max = float(omega_max)
         self.informative_power = float(informative_power)
         self.censor_tol = float(censor_tol)
         self.shrink = float(shrink)
         self.censor_floor = float(censor_floor)
+        self.censor_streak = int(censor_streak)
         self.window = int(window)
         self.g = None
         self.informative: list = []   # recent informative ratios mu / beta
@@ -465,7 +470,10 @@ class YoungLearner(Learner):
         elif omega > 1.0 and rate <= over * (1.0 + self.censor_tol) + 1e-3:
             kind = "censored"
             mu_cap = critical_mu(omega)
-            if mu_cap >= self.censor_floor:
+            # At the optimum itself a short solve can read as censored; one such reading
+            # is not evidence of over-relaxation, two in a row are (`censor_streak`).
+            streak = 1 + sum(1 for _ in _takewhile_kind(self.history, "censored"))
+            if mu_cap >= self.censor_floor and streak >= self.censor_streak:
                 # Step below the cap by widening the gap 1 - mu by `shrink`: geometric steps
                 # walk an omega stuck near 2 down in a few solves.  Easy systems (small mu)
                 # are skipped: omega hardly matters for them, and their caps say little
@@ -480,6 +488,13 @@ class YoungLearner(Learner):
         else:
             kind = "near-optimal"
         self.history.append((omega, kind, self.g))
+
+
+def _takewhile_kind(history, kind):
+    for entry in reversed(history):
+        if entry[1] != kind:
+            return
+        yield entry
 
 
 class UnimodalUCB(Learner):

@@ -83,7 +83,7 @@ def test_young_learner_walks_down_when_over_relaxed():
     learner.informative = [1.0]
     mu, bound = 0.95, 0.9999
     omegas = []
-    for _ in range(30):
+    for _ in range(60):
         omega = learner.choose(side={"jacobi_bound": bound})
         omegas.append(omega)
         rate = float(sor_rate(omega, mu))

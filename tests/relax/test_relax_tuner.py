@@ -121,3 +121,13 @@ def test_bad_arguments():
         BanditSOR(learner=3)
     with pytest.raises(ValueError, match="omegas"):
         BanditSOR(learner="exp3", omegas=[0.5, 2.5])
+
+
+def test_seconds_cost_and_hageman_young_learner():
+    seq = shifted_laplacian_sequence(T=3, n=16, seed=3)
+    tuner = BanditSOR(learner="hageman-young", cost="seconds", seed=0)
+    for item in seq:
+        x, stats = tuner.solve(item.A, item.b, rtol=1e-8)
+        assert stats["converged"] and stats["cost"] == stats["time"] > 0
+        # classical Hageman-Young: every solve starts at omega = 1 and adapts upwards
+        assert stats["omega"] == 1.0 and stats["omega_final"] > 1.5
