@@ -219,8 +219,7 @@ def jacobi_bound(A: Any) -> float:
                                                parts.diag))
 
 
-def _finish(x, b_dtype, backend_like, k, residuals, status, t0, omega, ordering, sweeps,
-            extra=None) -> SolveResult:
+def _finish(x, k, residuals, status, t0, omega, ordering, sweeps, extra=None) -> SolveResult:
     reason = {0: "converged", 1: "maxiter", 2: "nonfinite"}[status]
     info = 0 if status == 0 else (max(k, 1) if status == 1 else -1)
     stats = {"omega": omega, "ordering": ordering, "sweeps": sweeps}
@@ -240,7 +239,7 @@ def _sor_lexicographic(parts: CSRParts, system, omega, tol, maxiter, t0):
     k, status = kernels()["sor_solve"](parts.indptr, parts.indices, parts.data,
                                        omega / parts.diag, b64, x, tol, maxiter, residuals)
     x_out = bk.asarray(x.astype(bk.to_numpy(b[:1]).dtype, copy=False), like=b)
-    return _finish(x_out, b.dtype, b, k, residuals[:k + 1].tolist(), int(status), t0, omega,
+    return _finish(x_out, k, residuals[:k + 1].tolist(), int(status), t0, omega,
                    "lexicographic", int(k) + 1)
 
 
@@ -269,7 +268,7 @@ def _sor_red_black(A, system, omega, tol, maxiter, t0):
         x = x + red_step * r
         x = x + black_step * (b - matvec(x))
         k += 1
-    return _finish(x, b.dtype, b, k, residuals, status, t0, omega, "red-black", k)
+    return _finish(x, k, residuals, status, t0, omega, "red-black", k)
 
 
 def sor(A: Any, b: Any, omega: float = 1.5, x0: Any = None, rtol: float = 1e-8,
@@ -317,9 +316,8 @@ def sor(A: Any, b: Any, omega: float = 1.5, x0: Any = None, rtol: float = 1e-8,
     t0 = time.perf_counter()
     omega = check_omega(omega)
     system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter)
-    if system.xp is not None and bk.backend_name(system.b) == "numpy" and \
-            np.dtype(system.dtype).kind == "c":
-        raise TypeError("b is complex: the SOR kernels support real systems only")
+    if "complex" in str(system.dtype):
+        raise TypeError("b is complex: SOR here supports real systems only")
     maxiter = 10 * system.n if maxiter is None else int(maxiter)
     tol = max(float(rtol) * system.bnorm, float(atol))
     chosen = _choose_ordering(A, system.b, ordering)
@@ -375,7 +373,6 @@ class SSOR(Preconditioner):
         self.omega = check_omega(omega)
         self.shape = tuple(A.shape)
         self.backend = backend or bk.backend_name(A)
-        like = np.zeros(1) if self.backend == "numpy" else None
         if ordering == "auto":
             ordering = "red-black" if self.backend != "numpy" and _has_stencil(A) else \
                 "lexicographic"
@@ -391,7 +388,6 @@ class SSOR(Preconditioner):
             d = _stencil_diagonal(A)
             self._d = d
             self._red = None
-        del like
         self.setup_time = time.perf_counter() - t0
 
     def matvec(self, r):
@@ -518,8 +514,8 @@ def adaptive_sor(A: Any, b: Any, x0: Any = None, rtol: float = 1e-8, atol: float
                         omegas.append(omega)
                         since_change = [since_change[-1]]
     x_out = bk.asarray(x.astype(bk.to_numpy(system.b[:1]).dtype, copy=False), like=system.b)
-    res = _finish(x_out, system.dtype, system.b, total, residuals, int(status), t0, omega,
-                  "lexicographic", sweeps, extra={"mu": mu, "omegas": omegas,
+    res = _finish(x_out, total, residuals, int(status), t0, omega, "lexicographic", sweeps,
+                  extra={"mu": mu, "omegas": omegas,
                                                      "mu_estimates": estimates})
     res.method = "adaptive-sor"
     return res
