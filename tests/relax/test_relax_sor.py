@@ -210,3 +210,15 @@ def test_torch_cpu_csr_runs_lexicographic_without_copy_back_to_numpy():
     assert np.max(np.abs(r.x.numpy() - ref.x)) <= 1e-13
     rc = ssor_cg(A_t, b_t, omega=1.6, rtol=1e-10)
     assert isinstance(rc.x, torch.Tensor) and rc.converged and rc.stats["ordering"] == "lexicographic"
+
+
+@pytest.mark.parametrize("dim, scaled, shift", [(2, False, -0.1), (2, True, 3.0), (3, True, 0.0)])
+def test_cached_stencil_assembly_equals_to_csr(dim, scaled, shift):
+    from lrsolve.relax.sor import csr_parts
+    A = lr.operators.poisson_operator(5, dim, coefficient=0.7, shift=shift, scaled=scaled)
+    parts = csr_parts(A)
+    ref = A.to_csr()
+    assert abs(parts.matrix - ref).max() == 0.0
+    assert np.array_equal(parts.diag, ref.diagonal())
+    assert lr.relax.jacobi_bound(A) == pytest.approx(
+        np.max((abs(ref).sum(axis=1).A1 - abs(ref.diagonal())) / abs(ref.diagonal())))
