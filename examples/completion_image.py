@@ -1,9 +1,10 @@
 """Fill in a photograph from 30 % of its pixels with robust alternating minimisation.
 
-Run:  python examples/completion_image.py [--keep 0.3] [--rank 20] [--reg 1.0] [--png out.png]
+Run:  python examples/completion_image.py [--keep 0.3] [--rank 40] [--reg 0.3] [--png out.png]
 
 The camera image of scikit-image (512 x 512, intensities in [0, 1]) is only approximately
-low rank, so a ridge (``reg``) keeps the fit from chasing noise; the held-out RMSE on the
+low rank, so a ridge (``reg``) keeps the fit from chasing noise (rank 40, reg 0.3 were
+picked on a validation split by ``lrsolve bench completion --parts real``); the held-out RMSE on the
 unseen 70 % of pixels is printed after every sweep.
 """
 from __future__ import annotations
@@ -18,8 +19,8 @@ import lrsolve as lr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", type=float, default=0.3)
-    parser.add_argument("--rank", type=int, default=20)
-    parser.add_argument("--reg", type=float, default=1.0)
+    parser.add_argument("--rank", type=int, default=40)
+    parser.add_argument("--reg", type=float, default=0.3)
     parser.add_argument("--solver", default="sketch", choices=["sketch", "exact"])
     parser.add_argument("--png", default=None, help="save observed / completed / original")
     args = parser.parse_args()
