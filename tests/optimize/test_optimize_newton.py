@@ -225,3 +225,22 @@ def test_problem_set_ninety_percent():
     solved = sum(r.success and r.kkt <= 1e-6 for r in results)
     assert solved >= 0.9 * len(problems)
     assert all(r.message for r in results)
+
+
+@pytest.mark.parametrize("inner", ["sketch", "gmres", "direct"])
+def test_matrix_free_jacobian_and_hessp(inner):
+    import scipy.sparse.linalg as spla
+    rng = np.random.default_rng(0)
+    n, m = 40, 5
+    Q = rng.standard_normal((n, n))
+    Q = Q @ Q.T / n + np.eye(n)
+    q = rng.standard_normal(n)
+    A = rng.standard_normal((m, n))
+    d = rng.standard_normal(m)
+    P = lr.optimize.Problem(lambda x: 0.5 * x @ Q @ x + q @ x + 0.25 * np.sum(x ** 4) / n,
+                            lambda x: Q @ x + q + x ** 3 / n, lambda x: A @ x - d,
+                            lambda x: spla.aslinearoperator(A),
+                            hessp_lagrangian=lambda x, lam, v: Q @ v + 3 * x ** 2 * v / n)
+    res = lr.optimize.sketch_newton(P, np.zeros(n), inner=inner, tol=1e-8)
+    assert res.success and res.kkt <= 1e-8
+    assert np.linalg.norm(A @ res.x - d) <= 1e-8
