@@ -41,7 +41,9 @@ class Sketch:
 
     ``matrix`` is a dense ``ndarray`` (gaussian) or a ``scipy.sparse.csr_matrix``
     (countsketch, sparse-sign, rows); ``srht`` keeps its signs and sampled rows and
-    applies a DCT.
+    applies a DCT.  ``rows``/``signs``: for ``srht`` the sampled rows and the diagonal
+    signs; for ``countsketch`` the bucket and sign of each of the ``m`` columns; for
+    ``rows`` the sampled rows.
     """
 
     kind: str
@@ -98,7 +100,12 @@ def make_sketch(kind: str, s: int, m: int, seed=None, *, zeta: int = 8) -> Sketc
         # which keeps E[S^T S] = I.
         rows = rng.integers(0, s, size=m * nnz_per_col)
         vals = rng.choice(np.array([-1.0, 1.0]), size=m * nnz_per_col) / np.sqrt(nnz_per_col)
-        return Sketch(kind, s, m, matrix=sp.csr_matrix((vals, (rows, cols)), shape=(s, m)))
+        sketch = Sketch(kind, s, m, matrix=sp.csr_matrix((vals, (rows, cols)), shape=(s, m)))
+        if nnz_per_col == 1:
+            # CountSketch: the bucket and sign of each column, for kernels that apply it
+            # segment by segment without the sparse matrix.
+            sketch.rows, sketch.signs = rows, vals
+        return sketch
     if kind == "rows":
         picked = rng.choice(m, size=s, replace=s > m)
         vals = np.full(s, np.sqrt(m / s))
