@@ -43,8 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .theory import (critical_mu, jacobi_radius_from_rate, observed_rate, predicted_iterations,
-                     young_omega)
+from .theory import critical_mu, jacobi_radius_from_rate, observed_rate, young_omega
 
 __all__ = ["Learner", "TsallisINF", "Exp3", "ChebCB", "YoungLearner", "UnimodalUCB",
            "HagemanYoung", "make_learner", "LEARNERS", "default_omegas"]

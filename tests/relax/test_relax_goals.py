@@ -3,7 +3,6 @@ instance-optimal omega.  Default tests use short sequences with documented loose
 the full-size checks (T=5000 for the paper, T=200 on 40x40 / the heat equation) are slow."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from lrsolve.bench.relax import fixed_costs, run_learner, young_costs
