@@ -197,18 +197,31 @@ def sketch_project(K: KKTSystem, b, z, r, tol: float, *, kind: str = "gaussian",
 
 
 def krylov_solve(K: KKTSystem, b, z, r, tol: float, *, maxiter: int = 2000, restart: int = 60,
-                 **_):
+                 cache: dict | None = None, **_):
     """Restarted GMRES from ``z`` to ``‖b - K z‖ <= tol`` (ILU preconditioner for a
-    sparse assembled ``K``; none otherwise).  Returns ``z, r, iterations, reached``."""
+    sparse assembled ``K``; none otherwise).  Returns ``z, r, iterations, reached``.
+
+    ``cache`` (a dict owned by the caller) keeps the ILU factors while the Hessian and
+    Jacobian objects are the same ones (a QP or linear constraints returning fixed
+    matrices): a stale preconditioner could only slow GMRES, never change its answer,
+    because the true residual is checked."""
     Kexp = K.explicit()
     op = K.aslinearoperator()
     M = None
     if sp.issparse(Kexp):
-        try:
-            ilu = spla.spilu(Kexp.tocsc(), drop_tol=1e-5, fill_factor=20)
-            M = spla.LinearOperator(op.shape, matvec=ilu.solve, dtype=float)
-        except RuntimeError:  # exactly singular pivot: go unpreconditioned
-            M = None
+        key = (K.H, K.G, K.shift, K.dual_reg)
+        hit = cache is not None and cache.get("key") is not None and all(
+            a is b_ if i < 2 else a == b_ for i, (a, b_) in enumerate(zip(cache["key"], key)))
+        if hit:
+            M = cache["M"]
+        else:
+            try:
+                ilu = spla.spilu(Kexp.tocsc(), drop_tol=1e-5, fill_factor=20)
+                M = spla.LinearOperator(op.shape, matvec=ilu.solve, dtype=float)
+            except RuntimeError:  # exactly singular pivot: go unpreconditioned
+                M = None
+            if cache is not None:
+                cache["key"], cache["M"] = key, M
     count = [0]
 
     def callback(_):

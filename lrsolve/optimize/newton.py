@@ -35,6 +35,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.optimize import OptimizeResult
 
+from .. import backend as bk
 from ..sketch import SKETCHES, as_generator
 from .kkt import INNER_SOLVERS, SOLVERS, KKTSystem
 from .problem import Problem, matvec, rmatvec
@@ -186,8 +187,8 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
     start = time.perf_counter()
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be an lrsolve.optimize.Problem, got {type(problem).__name__}")
-    x = np.array(x0, dtype=float, copy=True) if not hasattr(x0, "detach") else \
-        np.array(x0.detach().cpu().numpy(), dtype=float)
+    # The iteration runs in float64 NumPy; a torch x0 gets x and lam back as torch.
+    x = np.array(bk.to_numpy(x0), dtype=float, copy=True)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"x0 must be a non-empty 1-D vector, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
@@ -235,6 +236,8 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
     solve_kwargs = {"maxiter": max_inner}
     if inner == "sketch":
         solve_kwargs.update(kind=sketch, block_size=block_size, rng=rng)
+    elif inner == "gmres":
+        solve_kwargs["cache"] = {}
 
     kkt_history, inner_history, alpha_history = [], [], []
     status, message = 1, "maximum number of Newton iterations reached"
@@ -375,6 +378,9 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         except (np.linalg.LinAlgError, FloatingPointError) as exc:
             status, message = 4, f"linear algebra failure at iteration {k}: {exc}"
     kkt = kkt_history[-1] if kkt_history else math.nan
+    if bk.is_torch(x0):
+        x = bk.asarray(x, like=x0)
+        lam = bk.asarray(lam, like=x0)
     return OptimizeResult(
         x=x, lam=lam, multipliers=lam, fun=f, success=status == 0, status=status,
         message=message, nit=k, kkt=kkt, kkt_history=np.array(kkt_history),

@@ -244,3 +244,11 @@ def test_matrix_free_jacobian_and_hessp(inner):
     res = lr.optimize.sketch_newton(P, np.zeros(n), inner=inner, tol=1e-8)
     assert res.success and res.kkt <= 1e-8
     assert np.linalg.norm(A @ res.x - d) <= 1e-8
+
+
+def test_torch_start_returns_torch():
+    T = nlp.hs_problem("hs28")
+    x0 = torch.tensor(T.x0, dtype=torch.float64)
+    res = lr.optimize.sketch_newton(T.problem, x0)
+    assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
+    assert torch.allclose(res.x, torch.tensor([0.5, -0.5, 0.5], dtype=torch.float64), atol=1e-6)
