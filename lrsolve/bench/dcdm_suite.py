@@ -4,7 +4,7 @@
   the shipped model for that dimension (raises ``ValueError`` when none ships, and the
   suite then skips DCDM for that dimension, saying why).
 * ``python -m lrsolve.bench.dcdm_suite`` - the issue's measurements: iterations and
-  wall time to ``rtol`` of DCDM (shipped model, and the paper's one-level network),
+  wall time to ``rtol`` of DCDM (each shipped model),
   CG and IC(0)-PCG on 2D Poisson at several sizes; unseen right-hand sides and a
   smoothly varying coefficient.  Writes ``benchmarks/results/dcdm.json`` and a plot.
 """
@@ -68,7 +68,7 @@ def _one(method, A, b, rtol, **options) -> dict:
     return out
 
 
-def run_goals(sizes=(64, 128, 256), rtol: float = 1e-6, models=("poisson2d", "poisson2d-paper"),
+def run_goals(sizes=(64, 128, 256), rtol: float = 1e-6, models=("poisson2d", "poisson2d-17min", "poisson2d-multilevel"),
               seed: int = 0, variants: bool = True, progress: bool = True) -> dict:
     """Measure the issue's goals; returns a JSON-able record."""
     import lrsolve as lr
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--rtol", type=float, default=1e-6)
-    parser.add_argument("--models", nargs="+", default=["poisson2d", "poisson2d-paper"])
+    parser.add_argument("--models", nargs="+", default=["poisson2d", "poisson2d-17min", "poisson2d-multilevel"])
     parser.add_argument("--no-variants", action="store_true",
                         help="only the random right-hand side")
     parser.add_argument("--threads", type=int, default=1)

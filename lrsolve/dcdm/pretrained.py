@@ -9,10 +9,14 @@ __all__ = ["load_pretrained", "PRETRAINED"]
 # name -> (file in lrsolve/data, what it is)
 PRETRAINED = {
     "poisson2d": ("dcdm_poisson2d.pt",
-                  "2D Poisson, trained at 64x64; four-level shared-weight variant of the paper's "
-                  "network (levels=4, shared=True), the default"),
-    "poisson2d-paper": ("dcdm_poisson2d_paper.pt",
-                        "2D Poisson, trained at 64x64; the paper's network (one pooling level)"),
+                  "2D Poisson, trained at 64x64: the paper's network, 2500 steps (50 min of one "
+                  "CPU thread) - the default"),
+    "poisson2d-17min": ("dcdm_poisson2d_17min.pt",
+                        "2D Poisson, trained at 64x64: the paper's network, one 17-minute CPU run "
+                        "(894 steps)"),
+    "poisson2d-multilevel": ("dcdm_poisson2d_multilevel.pt",
+                             "2D Poisson, trained at 64x64: four-level shared-weight variant "
+                             "(levels=4, shared=True), one 17-minute CPU run (784 steps)"),
 }
 
 
@@ -22,7 +26,8 @@ def load_pretrained(name: str = "poisson2d", device: Any = None):
     Parameters
     ----------
     name : str
-        One of ``lr.dcdm.PRETRAINED`` (``"poisson2d"``, ``"poisson2d-paper"``).
+        One of ``lr.dcdm.PRETRAINED``: ``"poisson2d"`` (default), ``"poisson2d-17min"``,
+        ``"poisson2d-multilevel"``.
     device : str or torch.device, optional
         Where to put the weights (``"cuda"`` keeps a GPU solve on the GPU).
 
