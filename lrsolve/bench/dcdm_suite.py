@@ -43,8 +43,12 @@ def dcdm_entry(dim: int = 2, name: str | None = None):
     >>> dcdm_entry(2).dim
     2
     """
-    from ..dcdm import load_pretrained
-    return load_pretrained(name or f"poisson{int(dim)}d")
+    from ..dcdm import PRETRAINED, load_pretrained
+    name = name or f"poisson{int(dim)}d"
+    if name not in PRETRAINED:
+        raise ValueError(f"no pretrained DCDM model for dim={dim} ships with lrsolve (have "
+                         f"{sorted(PRETRAINED)}); train one with lr.dcdm.train(dim={dim})")
+    return load_pretrained(name)
 
 
 def _coefficient(X, Y):
