@@ -207,3 +207,15 @@ def test_property_random_spd_converges(n, log_cond, seed, rtol):
     assert r.converged
     assert np.linalg.norm(b - A @ r.x) <= rtol * np.linalg.norm(b)
     assert r.residuals[-1] <= rtol * np.linalg.norm(b)
+
+
+def test_conjugate_directions_public_in_krylov_matches_cg():
+    """The generic loop is public in lrsolve.krylov; with the identity generator it is CG."""
+    import lrsolve as lr
+    from lrsolve.krylov import conjugate_directions, identity_direction
+    P = lr.problems.poisson(n=24, dim=2, rhs="random", seed=3)
+    ref = lr.solve(P.A, P.b, method="cg", rtol=1e-8)
+    res = conjugate_directions(P.A, P.b, identity_direction, rtol=1e-8)
+    assert res.converged
+    assert abs(res.iterations - ref.iterations) <= 1
+    assert np.linalg.norm(P.b - P.A @ res.x) <= 1e-8 * np.linalg.norm(P.b)
