@@ -272,22 +272,34 @@ class PoissonStencil(LinearOperatorBase):
         CuPy -> ``cupyx.scipy.sparse.csr_matrix``.
         """
         n, dim = self.n, self.dim
-        # 1-D difference from points to faces: (Du)_f = u_f - u_{f-1}, zero outside.
-        D1 = sp.diags([np.ones(n), -np.ones(n)], [0, -1], shape=(n + 1, n), format="csr")
-        eye = sp.identity(n, format="csr")
-        A = sp.csr_matrix((n ** dim, n ** dim))
+        # Index arithmetic: point i couples to its neighbour i+e_axis through the face
+        # between them with weight -w_face; the diagonal is the sum of a point's face
+        # weights.  No sparse products, O(N) work and memory.
+        shape = (n,) * dim
+        idx = np.arange(n ** dim, dtype=np.int64).reshape(shape)
+        diag = np.zeros(shape)
+        rows, cols, vals = [], [], []
         for axis in range(dim):
-            factors = [eye] * dim
-            factors[axis] = D1
-            D = factors[0]
-            for f in factors[1:]:
-                D = sp.kron(D, f, format="csr")
             if self._faces_np is None:
-                weights = np.full(D.shape[0], self.constant)
+                fshape = list(shape)
+                fshape[axis] = n + 1
+                w = np.full(fshape, float(self.constant))
             else:
-                weights = self._faces_np[axis].reshape(-1)
-            A = A + D.T @ sp.diags(weights) @ D
-        A = (self.scale * A + self.shift_value * sp.identity(n ** dim)).tocsr()
+                w = self._faces_np[axis]
+            diag += _take_range(w, 0, n, axis) + _take_range(w, 1, n + 1, axis)
+            inner = -_take_range(w, 1, n, axis).reshape(-1)
+            lo = _take_range(idx, 0, n - 1, axis).reshape(-1)
+            hi = _take_range(idx, 1, n, axis).reshape(-1)
+            rows += [lo, hi]
+            cols += [hi, lo]
+            vals += [inner, inner]
+        rows.append(idx.reshape(-1))
+        cols.append(idx.reshape(-1))
+        vals.append(diag.reshape(-1))
+        data = self.scale * np.concatenate(vals)
+        nd = n ** dim
+        data[-nd:] += self.shift_value
+        A = sp.csr_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(nd, nd))
         A.sort_indices()
         A = A.astype(self.dtype)
         return _csr_to_backend(A, backend or self.backend, device if device is not None else self.device)
