@@ -52,7 +52,8 @@ def _best(fn, repeat):
     return best, out
 
 
-def _gauss_sum(seed=0, count=20):
+def gauss_sum(seed=0, count=20):
+    """A smooth test function of 3 variables: a sum of ``count`` random Gaussians."""
     rng = np.random.default_rng(seed)
     centres = rng.uniform(-0.6, 0.6, (count, 3))
     amps = rng.uniform(0.5, 1.0, count)
@@ -72,7 +73,7 @@ def _functions(sigma):
     return {
         "slater": lambda x, y, z: np.exp(-np.sqrt(x * x + y * y + z * z)),
         f"newton_lr(sigma={sigma})": newton_long_range(sigma),
-        "gauss_sum(20)": _gauss_sum(),
+        "gauss_sum(20)": gauss_sum(),
     }
 
 
@@ -196,7 +197,7 @@ def bench_grid(args, rng):
 def bench_throughput(args, rng):
     from lrsolve.tensors import ChebTucker
     rows = []
-    f = _gauss_sum()
+    f = gauss_sum()
     ct = ChebTucker.from_function(f, degree=64, rtol=1e-6)
     G = rng.standard_normal((10, 10, 10))
     synthetic = ChebTucker(G, [rng.standard_normal((65, 10)) / 65 for _ in range(3)],

@@ -7,22 +7,10 @@ from scipy.special import erf
 
 import lrsolve as lr
 from lrsolve import backend as B
+from lrsolve.bench.tensors import gauss_sum
 from lrsolve.tensors import ChebTucker, newton_long_range, tucker
 
 
-def gauss_sum(seed=0, count=20):
-    rng = np.random.default_rng(seed)
-    centres = rng.uniform(-0.6, 0.6, (count, 3))
-    amps = rng.uniform(0.5, 1.0, count)
-    widths = rng.uniform(0.2, 0.5, count)
-
-    def f(x, y, z):
-        out = 0.0
-        for c, a, w in zip(centres, amps, widths):
-            out = out + a * np.exp(-((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
-                                   / (2 * w * w))
-        return out
-    return f
 
 
 def rel_max_error(ct, f, pts):
