@@ -16,12 +16,12 @@ Examples
 >>> r.converged
 True
 """
-from .network import DCDMNet
+from .network import DCDMNet, VCycleNet, build_network
 from .data import ritz_vectors, laplacian_eigenvalues
 from .training import train, dcdm_loss, save_model, load_model
 from .pretrained import load_pretrained, PRETRAINED
 from .solver import NetworkDirection, dcdm_solve, _solve_dcdm
 
-__all__ = ["DCDMNet", "train", "dcdm_loss", "save_model", "load_model", "load_pretrained",
+__all__ = ["DCDMNet", "VCycleNet", "build_network", "train", "dcdm_loss", "save_model", "load_model", "load_pretrained",
            "PRETRAINED", "dcdm_solve", "NetworkDirection", "ritz_vectors",
            "laplacian_eigenvalues"]

@@ -34,6 +34,11 @@ def main(argv=None) -> int:
     parser.add_argument("--levels", type=_levels, default=1,
                         help="pooling levels: 1 = the paper's network (default); the shipped "
                              "poisson2d model uses --levels 4 --shared")
+    parser.add_argument("--arch", choices=["unet", "vcycle"], default="unet",
+                        help="unet: the paper's network (and its multi-level variants); "
+                             "vcycle: learned smoothers in a multigrid V-cycle")
+    parser.add_argument("--hidden", type=int, default=2,
+                        help="residual convolutions per smoother (--arch vcycle)")
     parser.add_argument("--shared", action="store_true",
                         help="one encoder/decoder for every level below the finest")
     parser.add_argument("--max-minutes", type=float, default=None)
@@ -50,7 +55,7 @@ def main(argv=None) -> int:
     shared = args.shared or levels == "auto"
     model = train(grid=args.grid, dim=args.dim, steps=args.steps, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, channels=args.channels, levels=levels,
-                  shared=shared, checkpoint=args.checkpoint,
+                  shared=shared, arch=args.arch, hidden=args.hidden, checkpoint=args.checkpoint,
                   checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
                   max_minutes=args.max_minutes, threads=args.threads,
                   progress=not args.no_progress)

@@ -28,7 +28,7 @@ import torch
 
 from ..operators.stencil import PoissonStencil
 from .data import ritz_vectors
-from .network import DCDMNet
+from .network import DCDMNet, VCycleNet, build_network
 
 __all__ = ["train", "dcdm_loss", "save_model", "load_model"]
 
@@ -67,7 +67,7 @@ def load_model(path: Any, map_location: Any = "cpu") -> DCDMNet:
     payload = torch.load(path, map_location=map_location, weights_only=False)
     if not isinstance(payload, dict) or "config" not in payload:
         raise ValueError(f"{path} is not a DCDM model file")
-    model = DCDMNet(**payload["config"])
+    model = build_network(payload["config"])
     model.load_state_dict(payload["state_dict"] if "state_dict" in payload else payload["model"])
     model.meta = dict(payload.get("meta", {}))
     model.eval()
@@ -84,7 +84,8 @@ def _atomic_save(payload: dict, path: Any) -> None:
 
 def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 16,
           lr: float = 1e-3, lr_final: float = 2e-5, seed: int = 0, channels: int = 16,
-          levels: Any = 1, shared: bool = False, low_fraction: float = 0.55,
+          levels: Any = 1, shared: bool = False, arch: str = "unet", hidden: int = 2,
+          low_fraction: float = 0.55,
           low_weight: float = 9.0, checkpoint: Any = None, checkpoint_every: int = 200,
           resume: bool = True, max_minutes: float | None = None, stop_at: int | None = None,
           threads: int | None = 1, progress: bool = True) -> DCDMNet:
@@ -102,6 +103,12 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
         Seeds the weights and the data stream.
     channels, levels, shared
         Network shape (:class:`~lrsolve.dcdm.network.DCDMNet`); ``levels=1`` is the paper's.
+    arch : {"unet", "vcycle"}
+        ``"unet"``: :class:`~lrsolve.dcdm.network.DCDMNet` (the paper's family);
+        ``"vcycle"``: :class:`~lrsolve.dcdm.network.VCycleNet` (learned smoothers in a
+        V-cycle; uses ``channels`` and ``hidden``, ignores ``levels`` and ``shared``).
+    hidden : int
+        Residual convolutions per smoother for ``arch="vcycle"``.
     low_fraction, low_weight : float
         The data recipe (:func:`~lrsolve.dcdm.data.ritz_vectors`).
     checkpoint : path, optional
@@ -143,7 +150,12 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
     if threads is not None:
         torch.set_num_threads(int(threads))
     torch.manual_seed(seed)
-    model = DCDMNet(dim=dim, channels=channels, levels=levels, shared=shared)
+    if arch == "vcycle":
+        model = VCycleNet(dim=dim, channels=channels, hidden=hidden)
+    elif arch == "unet":
+        model = DCDMNet(dim=dim, channels=channels, levels=levels, shared=shared)
+    else:
+        raise ValueError(f"arch must be 'unet' or 'vcycle', got {arch!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     history: list[float] = []
