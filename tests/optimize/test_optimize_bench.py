@@ -18,3 +18,17 @@ def test_bench_optimize_pde_section(tmp_path):
     assert rec["gmres"]["dist_exact"] <= 1e-5
     assert rec["sketch"]["inner"] <= 300         # the capped sketch solve reports, not hangs
     assert (tmp_path / "opt_pde.png").exists()
+
+
+@pytest.mark.parametrize("name", ["hs79", "pde"])
+def test_ipopt_peer_adapter_exact_hessian(name):
+    """The IPOPT peer (optional cyipopt) gets exact Hessians with the right pattern."""
+    pytest.importorskip("cyipopt")
+    from lrsolve.bench.optimize import _ipopt_solve, _kkt_at
+    from lrsolve.problems import nlp
+    P = nlp.hs_problem("hs79") if name == "hs79" else nlp.pde_control(12)
+    res = _ipopt_solve(P.problem, P.x0)
+    assert res.success, res.message
+    assert _kkt_at(P.problem, res.x) <= 1e-7
+    if name == "pde":  # a convex QP with an exact Hessian: a handful of IPOPT steps
+        assert res.nit <= 5
