@@ -122,8 +122,51 @@ def _use_kernel(ops, engine, solver, sketch, dtype):
     return solver == "exact" or sketch == "countsketch"
 
 
+class PreconditionerStore:
+    """Per-row preconditioners kept across sweeps for one half-step (one layout).
+
+    The design of row ``j`` is ``A_j = F[Omega_j]``; between sweeps the fixed factor ``F``
+    changes by a change of basis (balancing, ``F_new ~ F_ref T``) plus a small change of
+    its column space once AltMin is converging.  The factors ``C_j`` are therefore stored
+    in the basis of a *reference* factor ``F_ref``: each sweep the fixed factor is
+    written as ``F_tilde = F T^{-1}`` with ``T = F_ref^+ F`` (``O(n k^2)`` once, not per
+    row), the rows solve for ``y = T x`` with design ``F_tilde[Omega_j] ~ A_ref`` and ridge
+    metric ``T^{-T} T^{-1}``, and a stored ``C_j`` stays a good preconditioner as long as
+    the column space moved little.  A row whose stale factor is not good enough (CG not
+    at ``inner_rtol`` after ``stale_steps`` steps) rebuilds it from its cached design.
+    Memory ``O(n_rows k^2)``.
+    """
+
+    #: re-reference (and refactor every row) when ``T`` is this ill-conditioned
+    MAX_COND = 1e6
+
+    def __init__(self, n_groups, k, stale_steps):
+        self.C = np.zeros((n_groups, k, k))
+        self.have = np.zeros(n_groups, dtype=np.uint8)
+        self.stale_steps = int(stale_steps)
+        self.Q = None
+        self.R = None
+        self.refreshed = []
+        self.steps = []
+
+    def basis(self, F):
+        """``(F_tilde, T, T^{-1})`` for the fixed factor ``F``; re-references when needed."""
+        k = F.shape[1]
+        if self.Q is not None:
+            T = np.linalg.solve(self.R, self.Q.T @ F)
+            if np.linalg.cond(T) < self.MAX_COND:
+                Tinv = np.linalg.inv(T)
+                return np.ascontiguousarray(F @ Tinv), T, Tinv
+        self.Q, self.R = np.linalg.qr(F)
+        if not np.all(np.isfinite(self.R)) or np.linalg.cond(self.R) >= self.MAX_COND:
+            self.Q = self.R = None                       # rank-deficient F: no reference
+        self.have[:] = 0
+        eye = np.eye(k)
+        return np.ascontiguousarray(F), eye, eye
+
+
 def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
-               inner_iters, inner_rtol, engine):
+               inner_iters, inner_rtol, engine, store=None):
     """Solve every row problem of ``layout`` with the fixed factor ``F``."""
     k = F.shape[1]
     if _use_kernel(ops, engine, solver, sketch, F.dtype):
@@ -136,6 +179,18 @@ def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
             res_sq = _kernels.exact_rows(F, layout.indptr, layout.other_sorted,
                                          layout.values_sorted, X, reg, JITTER, floor)
             return X, res_sq, 0
+        if store is not None:
+            Ft, T, Tinv = store.basis(F)
+            floor_t = float((Ft * Ft).sum()) / max(Ft.shape[0], 1) / k
+            Y0 = np.ascontiguousarray(np.asarray(X_ws, dtype=np.float64) @ T.T)
+            res_sq, iters, total, refreshed = _kernels.sketch_rows_reuse(
+                Ft, layout.indptr, layout.other_sorted, layout.values_sorted,
+                int(rng.integers(2**31 - 1)), Y0, X, reg,
+                np.ascontiguousarray(Tinv.T @ Tinv), JITTER, floor_t, int(sketch_size),
+                int(inner_iters), float(inner_rtol), store.C, store.have, store.stale_steps)
+            store.refreshed.append(int(refreshed))
+            store.steps.append(int(total))
+            return X @ Tinv.T, res_sq, iters
         # One CountSketch of all observations from the shared module; restricted to the
         # observations of row j it is an independent s x |Omega_j| CountSketch.
         nnz = layout.other_sorted.size
@@ -234,7 +289,7 @@ def predict(U, V, rows, cols):
 def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch",
            iters=100, tol=1e-9, reg=0.0, seed=0, test=None, sketch="countsketch",
            sketch_size=None, inner_iters=10, inner_rtol=0.1, mu=None, stall=1e-4,
-           callback=None, engine="auto"):
+           callback=None, engine="auto", reuse=True, stale_steps=0):
     r"""Complete a low-rank matrix from observed entries by robust alternating minimisation.
 
     Finds ``U`` (m x k) and ``V`` (n x k) with ``U V^T`` matching the observations
@@ -359,7 +414,11 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
     stall = _check_nonneg_float(stall, "stall")
     inner_iters = _check_positive_int(inner_iters, "inner_iters")
     inner_rtol = _check_nonneg_float(inner_rtol, "inner_rtol")
-    sketch_size = 4 * rank if sketch_size is None else _check_positive_int(sketch_size, "sketch_size")
+    if not isinstance(reuse, (bool, np.bool_)):
+        raise ValueError(f"reuse must be True or False, got {reuse!r}")
+    stale_steps = _check_positive_int(stale_steps, "stale_steps", minimum=0)
+    default_sketch = sketch_size is None
+    sketch_size = 4 * rank if default_sketch else _check_positive_int(sketch_size, "sketch_size")
     if sketch_size < rank:
         raise ValueError(f"sketch_size must be >= rank = {rank}, got {sketch_size}")
     if mu is not None:
@@ -387,8 +446,12 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
 
     # Initialisation: top-k subspace of the rescaled observed matrix, then clipping.
     scale = m * n / obs.nnz
-    M = _sparse(obs, scale=scale)
-    Mt = _sparse(obs, transpose=True, scale=scale)
+    if obs.backend == "torch":
+        M = _sparse(obs, scale=scale)
+        Mt = _sparse(obs, transpose=True, scale=scale)
+    else:   # the layouts already hold the CSR structure of M (by row) and M^T (by column)
+        M = by_row.csr(scale)
+        Mt = by_col.csr(scale)
     U0 = _top_subspace(ops, M, Mt, rank, rng)
     Uq, mu_used, clipped = _clip(ops, U0, mu)
     V_ws = Mt @ Uq                                   # (n, k): projection as warm start
@@ -400,20 +463,36 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         history["test_rel_error"] = []
     kw = dict(solver=solver, reg=reg, rng=rng, sketch=sketch, sketch_size=sketch_size,
               inner_iters=inner_iters, inner_rtol=inner_rtol, engine=engine)
+    store_v = store_u = None
+    if reuse and solver == "sketch" and _use_kernel(ops, engine, solver, sketch, obs.dtype):
+        store_v = PreconditionerStore(n, rank, stale_steps)
+        store_u = PreconditionerStore(m, rank, stale_steps)
+        if default_sketch:
+            # a kept factor is built about once per run, so its cost is amortised over
+            # all sweeps and the most accurate one - the design's own - is the cheapest
+            # overall (see docs/completion.md); ``sketch_size=`` asks for a sketch instead
+            sketch_size = 0
+            kw["sketch_size"] = 0
     converged, reason = False, "maxiter: the sweep limit `iters` was reached"
     previous = math.inf
     U_fixed = Uq
     sweep = 0
     for sweep in range(1, iters + 1):
-        V, _, it_v = _half_step(ops, by_col, U_fixed, V_ws, **kw)
+        V, _, it_v = _half_step(ops, by_col, U_fixed, V_ws, store=store_v, **kw)
         U_ws, V_fixed = _balance(ops, U_fixed, V)     # same U V^T, balanced sides
-        U, res_sq, it_u = _half_step(ops, by_row, V_fixed, U_ws, **kw)
+        U, res_sq, it_u = _half_step(ops, by_row, V_fixed, U_ws, store=store_u, **kw)
         U_fixed, V_ws = _balance(ops, U, V_fixed)
         rel = math.sqrt(res_sq) / values_norm if values_norm > 0 else math.sqrt(res_sq)
         history["sweep"].append(sweep)
         history["time"].append(time.perf_counter() - t_start)
         history["train_rel_residual"].append(rel)
         history["inner_iterations"].append(max(it_v, it_u))
+        if store_u is not None:
+            rows_total = n + m
+            history.setdefault("mean_inner_iterations", []).append(
+                (store_v.steps[-1] + store_u.steps[-1]) / rows_total)
+            history.setdefault("refreshed_fraction", []).append(
+                (store_v.refreshed[-1] + store_u.refreshed[-1]) / rows_total)
         if test_obs is not None:
             pred = predict(U_fixed, V_ws, test_obs.rows, test_obs.cols)
             err = bk.norm(pred - test_obs.values)

@@ -38,55 +38,84 @@ def _chol_solve(C, r, z):
 
 
 @njit(cache=True, fastmath=True)
-def _gather(Ft, indptr, other, values, j, buf, b):
-    """Design of row j, transposed and contiguous (k x L): the CG loops run over long
-    contiguous l; ``Ft`` is the fixed factor transposed (k x n) so each gather reads
-    one contiguous row of it."""
+def _gather(F, indptr, other, values, j, buf, b):
+    """Design of row j, row-major and contiguous (L x k): row ``l`` is the contiguous row
+    ``F[other_l]`` (a gather of whole rows is ~7x faster than filling a transposed
+    ``k x L`` buffer column by column, which scatters over ``k`` rows of ``F^T``)."""
     start = indptr[j]
     L = indptr[j + 1] - start
-    k = Ft.shape[0]
-    At = buf[:k * L].reshape((k, L))
+    k = F.shape[1]
+    A = buf[:k * L].reshape((L, k))
     trace = 0.0
-    for t in range(k):
-        for l in range(L):
-            v = Ft[t, other[start + l]]
-            At[t, l] = v
-            trace += v * v
     for l in range(L):
+        o = other[start + l]
+        for t in range(k):
+            v = F[o, t]
+            A[l, t] = v
+            trace += v * v
         b[l] = values[start + l]
-    return At, L, trace
+    return A, L, trace
 
 
 @njit(cache=True, fastmath=True)
-def _gather_sketch(Ft, indptr, other, values, j, buf, b, bucket, sign, SAt):
-    """:func:`_gather` fused with the CountSketch ``SAt = (S A)^T``: one read of F."""
+def _gather_residual(F, indptr, other, values, j, buf, x, d, r):
+    """:func:`_gather` fused with the residual and the gradient at ``x``: ``d = b - A x``
+    and ``r = A^T d``, while each gathered row is still in registers (saves a BLAS-2
+    pass pair over the design; ``x = 0`` gives ``d = b``, ``r = A^T b``)."""
     start = indptr[j]
     L = indptr[j + 1] - start
-    k = Ft.shape[0]
-    At = buf[:k * L].reshape((k, L))
-    SAt[:, :] = 0.0
-    trace = 0.0
+    k = F.shape[1]
+    A = buf[:k * L].reshape((L, k))
     for t in range(k):
-        for l in range(L):
-            v = Ft[t, other[start + l]]
-            At[t, l] = v
-            trace += v * v
-            SAt[t, bucket[start + l]] += sign[start + l] * v
+        r[t] = 0.0
+    trace = 0.0
     for l in range(L):
+        o = other[start + l]
+        acc = 0.0
+        for t in range(k):
+            v = F[o, t]
+            A[l, t] = v
+            acc += v * x[t]
+            trace += v * v
+        dl = values[start + l] - acc
+        d[l] = dl
+        for t in range(k):
+            r[t] += dl * A[l, t]
+    return A, L, trace
+
+
+@njit(cache=True, fastmath=True)
+def _gather_sketch(F, indptr, other, values, j, buf, b, bucket, sign, SA):
+    """:func:`_gather` fused with the CountSketch ``SA = S A``: one read of F."""
+    start = indptr[j]
+    L = indptr[j + 1] - start
+    k = F.shape[1]
+    A = buf[:k * L].reshape((L, k))
+    SA[:, :] = 0.0
+    trace = 0.0
+    for l in range(L):
+        o = other[start + l]
+        row = bucket[start + l]
+        sg = sign[start + l]
+        for t in range(k):
+            v = F[o, t]
+            A[l, t] = v
+            trace += v * v
+            SA[row, t] += sg * v
         b[l] = values[start + l]
-    return At, L, trace
+    return A, L, trace
 
 
 @njit(cache=True, fastmath=True)
-def _matvec(At, L, p, q):
-    """q[:L] = A p with A = At.T (BLAS gemv: ~1.5x our own loops)."""
-    q[:L] = np.dot(p, At)
+def _matvec(A, L, p, q):
+    """q[:L] = A p (BLAS gemv: ~1.5x our own loops)."""
+    q[:L] = np.dot(A, p)
 
 
 @njit(cache=True, fastmath=True)
-def _rmatvec(At, L, q, out, lam, p):
+def _rmatvec(A, L, q, out, lam, p):
     """out = A^T q + lam p."""
-    out[:] = np.dot(At, q[:L]) + lam * p
+    out[:] = np.dot(A.T, q[:L]) + lam * p
 
 
 @njit(cache=True, fastmath=True)
@@ -95,7 +124,6 @@ def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floo
     """CountSketch-preconditioned CG for every row; returns (residual_sq, max_iters)."""
     G = indptr.shape[0] - 1
     k = F.shape[1]
-    Ft = np.ascontiguousarray(F.T)
     Lmax = 1
     for j in range(G):
         Lmax = max(Lmax, indptr[j + 1] - indptr[j])
@@ -103,7 +131,7 @@ def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floo
     b = np.empty(Lmax)
     d = np.empty(Lmax)
     q = np.empty(Lmax)
-    SAt = np.empty((k, s))
+    SA = np.empty((s, k))
     x = np.empty(k)
     r = np.empty(k)
     z = np.empty(k)
@@ -114,12 +142,12 @@ def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floo
     for j in range(G):
         if indptr[j + 1] - indptr[j] <= s:
             # the sketch would not be shorter than the design: factor the design itself
-            At, L, trace = _gather(Ft, indptr, other, values, j, buf, b)
-            Gs = np.dot(At, At.T)
+            At, L, trace = _gather(F, indptr, other, values, j, buf, b)
+            Gs = np.dot(At.T, At)
         else:
-            At, L, trace = _gather_sketch(Ft, indptr, other, values, j, buf, b, bucket,
-                                          sign, SAt)
-            Gs = np.dot(SAt, SAt.T)
+            At, L, trace = _gather_sketch(F, indptr, other, values, j, buf, b, bucket,
+                                          sign, SA)
+            Gs = np.dot(SA.T, SA)
         lam = reg + jitter * max(trace / k, floor)
         for t in range(k):
             Gs[t, t] += lam
@@ -173,7 +201,6 @@ def exact_rows(F, indptr, other, values, X, reg, jitter, floor):
     """Normal equations per row, Gram by BLAS on the cached design; returns residual_sq."""
     G = indptr.shape[0] - 1
     k = F.shape[1]
-    Ft = np.ascontiguousarray(F.T)
     Lmax = 1
     for j in range(G):
         Lmax = max(Lmax, indptr[j + 1] - indptr[j])
@@ -185,12 +212,11 @@ def exact_rows(F, indptr, other, values, X, reg, jitter, floor):
     zero = np.zeros(k)
     res_sq = 0.0
     for j in range(G):
-        At, L, trace = _gather(Ft, indptr, other, values, j, buf, b)
-        lam = reg + jitter * max(trace / k, floor)
-        Gm = np.dot(At, At.T)
+        At, L, trace = _gather_residual(F, indptr, other, values, j, buf, zero, b, rhs)
+        lam = reg + jitter * max(trace / k, floor)       # b = values, rhs = A^T b
+        Gm = np.dot(At.T, At)
         for t in range(k):
             Gm[t, t] += lam
-        _rmatvec(At, L, b, rhs, 0.0, zero)
         C = np.linalg.cholesky(Gm)
         _chol_solve(C, rhs, x)
         for t in range(k):
@@ -199,3 +225,154 @@ def exact_rows(F, indptr, other, values, X, reg, jitter, floor):
         for l in range(L):
             res_sq += (b[l] - q[l]) ** 2
     return res_sq
+
+
+@njit(cache=True, fastmath=True)
+def _sketch_of(A, L, s, SA):
+    """``SA = S A`` for a fresh ``s x L`` CountSketch drawn here (numba's generator,
+    seeded by the caller): a bucket and a sign for each of the ``L`` observations."""
+    k = A.shape[1]
+    SA[:, :] = 0.0
+    for l in range(L):
+        row = np.random.randint(0, s)
+        sg = 1.0 if np.random.random() < 0.5 else -1.0
+        for t in range(k):
+            SA[row, t] += sg * A[l, t]
+
+
+@njit(cache=True, fastmath=True)
+def _factor(Gs, lam, Mr, C):
+    """C = chol(Gs + lam Mr), in place into C."""
+    k = Gs.shape[0]
+    for a in range(k):
+        for c in range(k):
+            Gs[a, c] += lam * Mr[a, c]
+    C[:, :] = np.linalg.cholesky(Gs)
+
+
+@njit(cache=True, fastmath=True)
+def _build(A, L, s, lam, Mr, SA, C):
+    """Preconditioner factor of one row into ``C``: ``chol(A^T A + lam Mr)`` from the
+    design itself when ``s == 0`` or ``L <= s``, else from a fresh CountSketch ``S A``."""
+    if s == 0 or L <= s:
+        Gs = np.dot(A.T, A)
+    else:
+        _sketch_of(A, L, s, SA)
+        Gs = np.dot(SA.T, SA)
+    _factor(Gs, lam, Mr, C)
+
+
+@njit(cache=True, fastmath=True)
+def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
+                      floor, s, inner_iters, inner_rtol, Cst, have, stale_steps):
+    """Preconditioned CG per row with the preconditioner of every row kept across sweeps.
+
+    Row problem ``min ||A x - b||^2 + lam x^T Mr x`` (``Mr`` is the ridge metric of the
+    basis the caller expresses the fixed factor in).  ``Cst[j]`` holds the Cholesky factor
+    of the preconditioner of row ``j`` built in an earlier sweep; ``have[j]`` is 0 when
+    there is none, else ``1 +`` the CG steps the factor needed when it was fresh.  It is
+    (re)built - from a CountSketch of ``s`` rows of the cached design, or from the design
+    itself when ``s == 0`` or ``|Omega_j| <= s`` - when missing, or when CG with the
+    stale factor has not reached ``inner_rtol`` after the steps it needed fresh plus
+    ``stale_steps``; CG then restarts from its current iterate with the fresh factor.
+    A sweep with good stale factors costs one fused gather + gradient pass plus one pair
+    of BLAS-2 passes per CG step over the cached design: no Gram, no factorisation.
+
+    A row's CountSketch is drawn only when its factor is built (``seed`` seeds numba's
+    generator), so a sweep with stale factors draws nothing.
+
+    Returns ``(residual_sq, max_steps, total_steps, refreshed)``.
+    """
+    np.random.seed(seed)
+    G = indptr.shape[0] - 1
+    k = F.shape[1]
+    Lmax = 1
+    for j in range(G):
+        Lmax = max(Lmax, indptr[j + 1] - indptr[j])
+    buf = np.empty(k * Lmax)
+    d = np.empty(Lmax)
+    q = np.empty(Lmax)
+    SA = np.empty((max(s, 1), k))
+    x = np.empty(k)
+    r = np.empty(k)
+    r0 = np.empty(k)
+    z = np.empty(k)
+    p = np.empty(k)
+    Hp = np.empty(k)
+    res_sq = 0.0
+    max_it = 0
+    total_it = 0
+    refreshed = 0
+    for j in range(G):
+        for t in range(k):
+            x[t] = X0[j, t]
+        At, L, trace = _gather_residual(F, indptr, other, values, j, buf, x, d, r)
+        lam = reg + jitter * max(trace / k, floor)
+        C = Cst[j]
+        fresh = have[j] == 0
+        if fresh:
+            _build(At, L, s, lam, Mr, SA, C)
+            refreshed += 1
+        budget = inner_iters if fresh else int(have[j]) - 1 + stale_steps
+        r -= lam * np.dot(Mr, x)                           # minus the gradient
+        r0[:] = r
+        _chol_solve(C, r, z)
+        rz = 0.0
+        for t in range(k):
+            p[t] = z[t]
+            rz += r[t] * z[t]
+        stop = inner_rtol * inner_rtol * rz
+        it = 0
+        it_fresh = 0
+        while it < inner_iters and rz > stop and rz > 0.0:
+            if not fresh and it >= budget:
+                # the stale factor is no longer good enough: rebuild it from the cached
+                # design and restart CG from the current iterate
+                _build(At, L, s, lam, Mr, SA, C)
+                fresh = True
+                refreshed += 1
+                it_fresh = 0
+                _chol_solve(C, r0, z)
+                rz0 = 0.0
+                for t in range(k):
+                    rz0 += r0[t] * z[t]
+                stop = inner_rtol * inner_rtol * rz0
+                _chol_solve(C, r, z)
+                rz = 0.0
+                for t in range(k):
+                    p[t] = z[t]
+                    rz += r[t] * z[t]
+                if rz <= stop:
+                    break
+            _matvec(At, L, p, q)
+            Hp[:] = np.dot(At.T, q[:L]) + lam * np.dot(Mr, p)
+            pHp = 0.0
+            for t in range(k):
+                pHp += p[t] * Hp[t]
+            if pHp <= 0.0:
+                break
+            alpha = rz / pHp
+            for t in range(k):
+                x[t] += alpha * p[t]
+                r[t] -= alpha * Hp[t]
+            for l in range(L):
+                d[l] -= alpha * q[l]
+            _chol_solve(C, r, z)
+            rz_new = 0.0
+            for t in range(k):
+                rz_new += r[t] * z[t]
+            beta = rz_new / rz
+            for t in range(k):
+                p[t] = z[t] + beta * p[t]
+            rz = rz_new
+            it += 1
+            it_fresh += 1
+        if fresh:
+            have[j] = 1 + min(max(it_fresh, 1), 250)
+        for t in range(k):
+            X[j, t] = x[t]
+        for l in range(L):
+            res_sq += d[l] * d[l]
+        max_it = max(max_it, it)
+        total_it += it
+    return res_sq, max_it, total_it, refreshed

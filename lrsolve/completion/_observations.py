@@ -177,10 +177,27 @@ class GroupLayout:
         else:
             values_sorted = np.asarray(values)[order]
             self.values_sorted = np.ascontiguousarray(values_sorted, dtype=np.float64)
+        self._order, self._starts, self._by_count = order, starts, by_count
+        self._other_sorted, self._values_sorted_backend = other_sorted, values_sorted
+        self._rank, self._backend, self._values = rank, backend, values
+        self._chunks = None
+
+    @property
+    def chunks(self):
+        """Padded chunks for the batched engine, built on first use (the fused numba
+        kernels of the NumPy path only need the CSR view)."""
+        if self._chunks is None:
+            self._chunks = self._build_chunks()
+        return self._chunks
+
+    def _build_chunks(self):
+        counts, starts, by_count = self.counts, self._starts, self._by_count
+        other_sorted, values_sorted = self._other_sorted, self._values_sorted_backend
+        rank, backend, values, n_other = self._rank, self._backend, self._values, self.n_other
         budget = max(CHUNK_ELEMENTS // max(rank, 1), 1)
-        self.chunks = []
+        chunks = []
         i = 0
-        G = n_groups
+        G = self.n_groups
         while i < G:
             first = counts[by_count[i]]
             j = i + 1
@@ -214,5 +231,13 @@ class GroupLayout:
                 vals = np.where(valid, values_sorted[pos] if values_sorted.size else 0.0, 0.0)
                 chunk = Chunk(g, np.ascontiguousarray(other_pad.T), vals.astype(values.dtype),
                               counts[g], L)
-            self.chunks.append(chunk)
+            chunks.append(chunk)
             i = j
+        return chunks
+
+    def csr(self, scale=1.0):
+        """``scale`` times the observed matrix grouped by this layout's index, as a
+        ``scipy.sparse.csr_matrix`` (n_groups x n_other) sharing the sorted structure
+        (NumPy backend)."""
+        return sp.csr_matrix((self._values_sorted_backend * scale, self.other_sorted, self.indptr),
+                             shape=(self.n_groups, self.n_other))
