@@ -186,29 +186,53 @@ def scaling(sizes=(1000, 1414, 2000, 2828, 4000), rank=10, rate=0.05, sweeps=6, 
             "nnz_range": max(nnz) / min(nnz)}
 
 
-def speed(ranks=(20, 40), n=2000, rate=0.2, seed=0, progress=print, **kw):
+def speed(ranks=(20, 40), n=2000, rate=0.2, seed=0, repeats=3, progress=print, **kw):
+    """Sketch (kept preconditioners, the default), sketch without reuse (a fresh
+    ``s = 4k`` CountSketch factor every row and sweep) and exact, all to the same training
+    tolerance; runs interleaved ``repeats`` times on the same problem, medians reported
+    (the machine is shared: interleaving spreads its load evenly over the solvers)."""
     import lrsolve as lr
+    variants = {"sketch": {}, "sketch_noreuse": {"reuse": False}, "exact": {}}
     out = []
     for k in ranks:
         P = lr.problems.completion_random(n, rank=k, rate=rate, seed=seed, test_size=1000)
-        res = {s: _run_altmin(P, s, k, tol=1e-9, **kw) for s in ("sketch", "exact")}
-        rec = {"rank": k, "shape": P.shape, "nnz": P.nnz, "per_row": P.nnz / n,
-               "sketch": {key: v for key, v in res["sketch"].items() if key != "curve"},
-               "exact": {key: v for key, v in res["exact"].items() if key != "curve"},
-               "speedup_total": res["exact"]["altmin_seconds"] / res["sketch"]["altmin_seconds"],
-               "speedup_per_sweep": res["exact"]["sweep_seconds_median"]
-               / res["sketch"]["sweep_seconds_median"]}
+        runs = {name: [] for name in variants}
+        for _ in range(max(int(repeats), 1)):
+            for name, extra in variants.items():
+                solver = "exact" if name == "exact" else "sketch"
+                runs[name].append(_run_altmin(P, solver, k, tol=1e-9, **extra, **kw))
+        res = {}
+        for name, rs in runs.items():
+            r = dict(rs[0])
+            r.pop("curve", None)
+            for key in ("altmin_seconds", "init_seconds", "wall_seconds", "sweep_seconds_median"):
+                r[key] = float(np.median([x[key] for x in rs]))
+                r[key + "_all"] = [float(x[key]) for x in rs]
+            res[name] = r
+        rec = {"rank": k, "shape": P.shape, "nnz": P.nnz, "per_row": P.nnz / n, "repeats": repeats}
+        rec.update(res)
+        ex, sk, nr = res["exact"], res["sketch"], res["sketch_noreuse"]
+        rec["speedup_total"] = ex["altmin_seconds"] / sk["altmin_seconds"]
+        rec["speedup_sweeps_only"] = ((ex["altmin_seconds"] - ex["init_seconds"])
+                                      / (sk["altmin_seconds"] - sk["init_seconds"]))
+        rec["speedup_per_sweep"] = ex["sweep_seconds_median"] / sk["sweep_seconds_median"]
+        rec["speedup_total_noreuse"] = ex["altmin_seconds"] / nr["altmin_seconds"]
         out.append(rec)
-        progress(f"speed k={k} |Omega|/row={rec['per_row']:.0f}: sketch {res['sketch']['altmin_seconds']:.2f}s "
-                 f"({res['sketch']['sweeps']} sweeps, err {res['sketch']['rel_frobenius_error']:.1e}) "
-                 f"exact {res['exact']['altmin_seconds']:.2f}s ({res['exact']['sweeps']} sweeps, "
-                 f"err {res['exact']['rel_frobenius_error']:.1e}) -> exact/sketch "
-                 f"{rec['speedup_total']:.2f} total, {rec['speedup_per_sweep']:.2f} per sweep")
+        progress(f"speed k={k} |Omega|/row={rec['per_row']:.0f}: sketch {sk['altmin_seconds']:.2f}s "
+                 f"({sk['sweeps']} sweeps, err {sk['rel_frobenius_error']:.1e}), "
+                 f"no-reuse sketch {nr['altmin_seconds']:.2f}s ({nr['sweeps']} sweeps), "
+                 f"exact {ex['altmin_seconds']:.2f}s ({ex['sweeps']} sweeps, "
+                 f"err {ex['rel_frobenius_error']:.1e}); init {sk['init_seconds']:.2f}/{ex['init_seconds']:.2f}s "
+                 f"-> exact/sketch {rec['speedup_total']:.2f} total, {rec['speedup_sweeps_only']:.2f} "
+                 f"without init, {rec['speedup_per_sweep']:.2f} per sweep (no reuse: "
+                 f"{rec['speedup_total_noreuse']:.2f})")
     return out
 
 
-def crossover(ranks=(10, 20, 40, 80), n=2000, rate=0.4, sweeps=3, seed=0, progress=print):
-    """Seconds per sweep of sketch vs exact as the rank grows at fixed ``|Omega_j|``."""
+def crossover(ranks=(10, 20, 40, 80), n=2000, rate=0.4, sweeps=6, seed=0, progress=print):
+    """Seconds per sweep (median over ``sweeps``, the first - where the sketch solver
+    builds its kept preconditioners - included) of sketch vs exact as the rank grows at
+    fixed ``|Omega_j|``."""
     import lrsolve as lr
     out = []
     for k in ranks:
@@ -334,6 +358,16 @@ def _plot(record, path):
             ax.bar(x + (i - 1) * 0.25, [r[key]["test_rmse"] for r in record["real"]], 0.25, label=key)
         ax.set_xticks(x, names); ax.set_ylabel("held-out RMSE"); ax.legend()
         ax.set_title("real data")
+    if "speed" in record and "real" not in record:
+        ax = axes[2]
+        ks = [r["rank"] for r in record["speed"]]
+        x = np.arange(len(ks))
+        for i, key in enumerate(("sketch", "sketch_noreuse", "exact")):
+            if all(key in r for r in record["speed"]):
+                ax.bar(x + (i - 1) * 0.25, [r[key]["altmin_seconds"] for r in record["speed"]],
+                       0.25, label=key)
+        ax.set_xticks(x, [f"k={k}" for k in ks]); ax.set_ylabel("seconds to tol 1e-9 (median)")
+        ax.set_title("sketch vs exact"); ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -359,6 +393,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ranks", type=int, nargs="+", default=[20, 40], help="ranks for --parts speed")
     parser.add_argument("--speed-n", type=int, default=2000)
     parser.add_argument("--speed-rate", type=float, default=0.2)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats for --parts speed")
     parser.add_argument("--no-softimpute", action="store_true", help="skip SoftImpute in recovery")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results", help="folder for JSON + PNG")
@@ -381,7 +416,7 @@ def main(argv=None) -> int:
               + ", ".join(f"{k} {v:.3f}" for k, v in record["scaling"]["exponent"].items()))
     if "speed" in args.parts:
         record["speed"] = speed(tuple(args.ranks), n=args.speed_n, rate=args.speed_rate,
-                                seed=args.seed)
+                                seed=args.seed, repeats=args.repeats)
     if "crossover" in args.parts:
         record["crossover"] = crossover(tuple(args.crossover_ranks), seed=args.seed)
     if "real" in args.parts:

@@ -85,6 +85,28 @@ def _gather_residual(F, indptr, other, values, j, buf, x, d, r):
 
 
 @njit(cache=True, fastmath=True)
+def _gather_rhs(F, indptr, other, values, j, buf, b, rhs):
+    """:func:`_gather` fused with ``rhs = A^T b`` (the exact solver's right-hand side)."""
+    start = indptr[j]
+    L = indptr[j + 1] - start
+    k = F.shape[1]
+    A = buf[:k * L].reshape((L, k))
+    for t in range(k):
+        rhs[t] = 0.0
+    trace = 0.0
+    for l in range(L):
+        o = other[start + l]
+        bl = values[start + l]
+        b[l] = bl
+        for t in range(k):
+            v = F[o, t]
+            A[l, t] = v
+            trace += v * v
+            rhs[t] += bl * v
+    return A, L, trace
+
+
+@njit(cache=True, fastmath=True)
 def _gather_sketch(F, indptr, other, values, j, buf, b, bucket, sign, SA):
     """:func:`_gather` fused with the CountSketch ``SA = S A``: one read of F."""
     start = indptr[j]
@@ -209,10 +231,9 @@ def exact_rows(F, indptr, other, values, X, reg, jitter, floor):
     q = np.empty(Lmax)
     rhs = np.empty(k)
     x = np.empty(k)
-    zero = np.zeros(k)
     res_sq = 0.0
     for j in range(G):
-        At, L, trace = _gather_residual(F, indptr, other, values, j, buf, zero, b, rhs)
+        At, L, trace = _gather_rhs(F, indptr, other, values, j, buf, b, rhs)
         lam = reg + jitter * max(trace / k, floor)       # b = values, rhs = A^T b
         Gm = np.dot(At.T, At)
         for t in range(k):
@@ -388,3 +409,4 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
         max_it = max(max_it, it)
         total_it += it
     return res_sq, max_it, total_it, refreshed
+
