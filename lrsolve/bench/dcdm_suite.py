@@ -72,7 +72,8 @@ def _one(method, A, b, rtol, **options) -> dict:
     return out
 
 
-def run_goals(sizes=(64, 128, 256), rtol: float = 1e-6, models=("poisson2d", "poisson2d-17min", "poisson2d-multilevel"),
+def run_goals(sizes=(64, 128, 256), rtol: float = 1e-6,
+              models=("poisson2d", "poisson2d-paper", "poisson2d-20min", "poisson2d-multilevel"),
               seed: int = 0, variants: bool = True, progress: bool = True) -> dict:
     """Measure the issue's goals; returns a JSON-able record."""
     import lrsolve as lr
@@ -147,7 +148,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--rtol", type=float, default=1e-6)
-    parser.add_argument("--models", nargs="+", default=["poisson2d", "poisson2d-17min", "poisson2d-multilevel"])
+    parser.add_argument("--models", nargs="+", default=["poisson2d", "poisson2d-paper",
+                                                        "poisson2d-20min", "poisson2d-multilevel"])
     parser.add_argument("--no-variants", action="store_true",
                         help="only the random right-hand side")
     parser.add_argument("--threads", type=int, default=1)

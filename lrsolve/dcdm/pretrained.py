@@ -8,12 +8,16 @@ __all__ = ["load_pretrained", "PRETRAINED"]
 
 # name -> (file in lrsolve/data, what it is)
 PRETRAINED = {
-    "poisson2d": ("dcdm_poisson2d.pt",
-                  "2D Poisson, trained at 64x64: the paper's network, 2500 steps (50 min of one "
-                  "CPU thread) - the default"),
-    "poisson2d-17min": ("dcdm_poisson2d_17min.pt",
-                        "2D Poisson, trained at 64x64: the paper's network, one 17-minute CPU run "
-                        "(894 steps)"),
+    "poisson2d": ("dcdm_poisson2d_vcycle.pt",
+                  "2D Poisson, trained at 64x64: VCycleNet (learned shared smoothers in a "
+                  "multigrid V-cycle, levels grow with the grid), one 19.5-minute run on one "
+                  "CPU thread - the default"),
+    "poisson2d-paper": ("dcdm_poisson2d.pt",
+                        "2D Poisson, trained at 64x64: the paper's network, 2500 steps (50 min "
+                        "of one CPU thread on a loaded machine)"),
+    "poisson2d-20min": ("dcdm_poisson2d_20min.pt",
+                        "2D Poisson, trained at 64x64: the paper's network, one fresh "
+                        "19.5-minute run on one CPU thread"),
     "poisson2d-multilevel": ("dcdm_poisson2d_multilevel.pt",
                              "2D Poisson, trained at 64x64: four-level shared-weight variant "
                              "(levels=4, shared=True), one 17-minute CPU run (784 steps)"),
@@ -26,14 +30,14 @@ def load_pretrained(name: str = "poisson2d", device: Any = None):
     Parameters
     ----------
     name : str
-        One of ``lr.dcdm.PRETRAINED``: ``"poisson2d"`` (default), ``"poisson2d-17min"``,
-        ``"poisson2d-multilevel"``.
+        One of ``lr.dcdm.PRETRAINED``: ``"poisson2d"`` (default, the V-cycle network),
+        ``"poisson2d-paper"``, ``"poisson2d-20min"``, ``"poisson2d-multilevel"``.
     device : str or torch.device, optional
         Where to put the weights (``"cuda"`` keeps a GPU solve on the GPU).
 
     Returns
     -------
-    DCDMNet
+    DCDMNet or VCycleNet
         In eval mode; ``model.meta`` records how it was trained.
 
     Examples

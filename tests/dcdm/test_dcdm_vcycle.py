@@ -108,3 +108,17 @@ def test_vcycle_training_lowers_the_loss():
     with torch.no_grad():
         l1 = dcdm_loss(trained(r), r, A).item()
     assert l1 < l0
+
+
+def test_shipped_default_is_the_vcycle_and_grid_independent():
+    # Trained at 64^2 only; measured 4 / 5 / 5 / 6 at 64 / 128 / 256 / 512 (docs/dcdm.md).
+    model = lr.dcdm.load_pretrained("poisson2d")
+    assert isinstance(model, VCycleNet) and model.meta["recipe"]["grid"] == 64
+    its = {}
+    for n in (32, 64, 128, 96):
+        P = lr.problems.poisson(n=n, dim=2, rhs="random", seed=3)
+        r = lr.solve(P.A, P.b, method="dcdm", model=model, rtol=1e-6)
+        assert r.converged and r.stats["max_a_cosine"] < 1e-8
+        its[n] = r.iterations
+    assert max(its.values()) <= 7, its
+    assert its[128] <= its[32] + 2, its
