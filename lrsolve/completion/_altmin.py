@@ -13,7 +13,9 @@ batched normal equations (the reference) live in :mod:`._rowsolve`.
 Deviations from the analysed algorithm, all standard in practice: no sample splitting
 (every sweep uses all observations), and the free factor is warm-started from the
 previous iterate expressed in the new basis (free: ``X = U V^T`` is unchanged by the
-re-orthonormalisation).
+re-orthonormalisation).  On the numba engine the sketch solver also keeps each row's
+preconditioner across sweeps (:class:`PreconditionerStore`, ``reuse=True``): the solves
+are still checked to ``inner_rtol`` every sweep, only the preconditioner is lagged.
 """
 from __future__ import annotations
 
@@ -352,8 +354,10 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         Sketch family from :data:`lrsolve.sketch.SKETCHES` (``"countsketch"`` costs
         ``O(|Omega_j| k)`` per row).
     sketch_size : int, optional
-        Rows ``s`` of each row's sketch; default ``4 * rank``.  Rows with at most ``s``
-        observations are factored directly.
+        Rows ``s`` of the sketch a row's preconditioner is built from.  Default: with
+        ``reuse`` (see below) no sketch - the kept factor is built from the row's design
+        itself, since it is built about once per run; without reuse ``4 * rank``.  Rows
+        with at most ``s`` observations are always factored directly.
     inner_iters : int
         Maximum preconditioned CG steps per row problem (sketch solver).
     inner_rtol : float
@@ -367,6 +371,18 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         than ``stall`` (noisy data: the residual plateaus at the noise level).
     callback : callable, optional
         ``callback(sweep, U, V)`` after every sweep, with the current ``U V^T`` estimate.
+    reuse : bool
+        Sketch solver on the numba engine: keep every row's preconditioner factor across
+        sweeps (``O((m + n) k^2)`` memory) and rebuild it only when it went stale.  The
+        fixed factor changes between sweeps mostly by a change of basis (balancing) plus a
+        column-space change that dies out as AltMin converges; the stored factors are
+        carried through the basis change by one global ``k x k`` transform
+        (:class:`PreconditionerStore`), so a sweep then costs a fused gather + gradient
+        pass and about one CG step per row - no Gram, no factorisation.  ``False``: the
+        paper's solver as such, a fresh sketch and factor per row and sweep.
+    stale_steps : int
+        A kept factor is rebuilt (and CG restarted from its iterate) when it has not met
+        ``inner_rtol`` after the steps it needed when fresh plus ``stale_steps``.
     engine : {"auto", "numba", "batched"}
         How rows are batched.  ``"auto"``/``"numba"``: on NumPy float64 input the exact
         solver and the CountSketch solver run fused per-row numba kernels (the design of
@@ -383,8 +399,10 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         ``converged``, ``reason``, ``sweeps``, ``time``, ``init_time``, ``solver``,
         ``rank``, ``reg``, ``mu`` and ``clipped`` (clipping step), and ``history``, a dict of
         per-sweep lists: ``time`` (cumulative seconds, init included),
-        ``train_rel_residual``, ``inner_iterations`` and, with ``test``, ``test_rmse`` and
-        ``test_rel_error``.
+        ``train_rel_residual``, ``inner_iterations`` (most CG steps of any row) and, with
+        ``test``, ``test_rmse`` and ``test_rel_error``; with kept preconditioners also
+        ``mean_inner_iterations`` (CG steps per row) and ``refreshed_fraction`` (rows whose
+        factor was built that sweep).
 
     Raises
     ------

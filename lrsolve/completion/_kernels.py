@@ -3,15 +3,19 @@
 The batched NumPy path (:mod:`._rowsolve`) streams the whole gathered design of a chunk
 through memory once per CG step, so on a CPU it is bound by memory bandwidth, not by
 the ``O(|Omega_j| k)`` flops the sketch solver needs.  Here one row at a time is
-gathered into a scratch buffer that stays in L1/L2 cache, and the CountSketch, the
-Cholesky-QR preconditioner and every CG step run on it in place; each CG step reads the
-design once (``q = A p`` and ``A^T q`` fused in one loop).
+gathered (row-major: whole contiguous rows of the fixed factor) into a scratch buffer
+that stays in L1/L2 cache, fused with the first pass the solver needs (``A^T b``, or the
+residual and gradient at the warm start), and everything else runs on it in place.
 
 Per row ``j`` with ``L = |Omega_j|`` observations and rank ``k``:
 
-* ``sketch_rows`` - ``O(L k)`` gather + CountSketch, ``O(s k^2 + k^3)`` preconditioner,
-  ``O(L k)`` per CG step;
-* ``exact_rows``  - ``O(L k^2)`` Gram (BLAS through ``np.dot``) + ``O(k^3)`` Cholesky.
+* ``exact_rows``  - ``O(L k)`` gather with ``A^T b``, ``O(L k^2)`` Gram (BLAS) +
+  ``O(k^3)`` Cholesky, one BLAS-2 pass for the residual;
+* ``sketch_rows`` - the paper's solver as such: ``O(L k)`` gather + CountSketch,
+  ``O(s k^2 + k^3)`` preconditioner, ``O(L k)`` per CG step;
+* ``sketch_rows_reuse`` - the same preconditioned CG with each row's factor kept across
+  sweeps: a sweep with a good kept factor is one fused gather + gradient pass plus one
+  BLAS-2 pass pair per CG step (about one step), no Gram and no factorisation.
 """
 from __future__ import annotations
 
