@@ -4,7 +4,8 @@ A convolutional network maps the normalised residual on the grid to a search dir
 the directions are A-orthogonalised against the last few (``window=2``) and followed by
 exact line searches (:mod:`lrsolve.krylov.conjugate_directions`).
 
-* :class:`DCDMNet` - the network (2D / 3D), :func:`train` - unsupervised training on the
+* :class:`DCDMNet` - the paper's network (2D / 3D), :class:`VCycleNet` - learned smoothers
+  in a multigrid V-cycle (the default ``poisson2d`` model), :func:`train` - unsupervised training on the
   paper's Ritz-vector data, :func:`load_pretrained` - the shipped weights;
 * ``lr.solve(A, b, method="dcdm", model=...)`` or :func:`dcdm_solve` - the solver.
 

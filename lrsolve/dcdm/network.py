@@ -21,6 +21,10 @@ reuses one smoother on every level.  Measured (docs/dcdm.md): a model trained at
 with ``"auto"`` (depth 4 there) stalls when run deeper on 128^2 / 256^2, while the same
 weights at a fixed depth of 4 converge - so the shipped model fixes ``levels=4``.  All
 variants are fully convolutional: a model trained on 64 x 64 applies to any grid as is.
+
+:class:`VCycleNet` (the default shipped model) is the multilevel idea done consistently:
+learned, shared smoothers inside a multigrid V-cycle whose coarse corrections carry the
+physical factor 4 per coarsening and whose smoothers normalise their input per level.
 """
 from __future__ import annotations
 
