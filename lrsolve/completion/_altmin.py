@@ -307,7 +307,7 @@ def predict(U, V, rows, cols):
 def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch",
            iters=100, tol=1e-9, reg=0.0, seed=0, test=None, sketch="countsketch",
            sketch_size=None, inner_iters=10, inner_rtol=0.1, mu=None, stall=1e-4,
-           callback=None, engine="auto", reuse=True, stale_steps=0):
+           callback=None, engine="auto", reuse=True, stale_steps=None):
     r"""Complete a low-rank matrix from observed entries by robust alternating minimisation.
 
     Finds ``U`` (m x k) and ``V`` (n x k) with ``U V^T`` matching the observations
@@ -380,9 +380,10 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         (:class:`PreconditionerStore`), so a sweep then costs a fused gather + gradient
         pass and about one CG step per row - no Gram, no factorisation.  ``False``: the
         paper's solver as such, a fresh sketch and factor per row and sweep.
-    stale_steps : int
+    stale_steps : int, optional
         A kept factor is rebuilt (and CG restarted from its iterate) when it has not met
-        ``inner_rtol`` after the steps it needed when fresh plus ``stale_steps``.
+        ``inner_rtol`` after the steps it needed when fresh plus ``stale_steps``; default
+        0 for factors of the design, 1 for sketched ones.
     engine : {"auto", "numba", "batched"}
         How rows are batched.  ``"auto"``/``"numba"``: on NumPy float64 input the exact
         solver and the CountSketch solver run fused per-row numba kernels (the design of
@@ -450,7 +451,8 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
     inner_rtol = _check_nonneg_float(inner_rtol, "inner_rtol")
     if not isinstance(reuse, (bool, np.bool_)):
         raise ValueError(f"reuse must be True or False, got {reuse!r}")
-    stale_steps = _check_positive_int(stale_steps, "stale_steps", minimum=0)
+    if stale_steps is not None:
+        stale_steps = _check_positive_int(stale_steps, "stale_steps", minimum=0)
     default_sketch = sketch_size is None
     sketch_size = 4 * rank if default_sketch else _check_positive_int(sketch_size, "sketch_size")
     if sketch_size < rank:
@@ -499,14 +501,18 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
               inner_iters=inner_iters, inner_rtol=inner_rtol, engine=engine)
     store_v = store_u = None
     if reuse and solver == "sketch" and _use_kernel(ops, engine, solver, sketch, obs.dtype):
-        store_v = PreconditionerStore(n, rank, stale_steps)
-        store_u = PreconditionerStore(m, rank, stale_steps)
         if default_sketch:
             # a kept factor is built about once per run, so its cost is amortised over
             # all sweeps and the most accurate one - the design's own - is the cheapest
             # overall (see docs/completion.md); ``sketch_size=`` asks for a sketch instead
             sketch_size = 0
             kw["sketch_size"] = 0
+        if stale_steps is None:
+            # a factor of the design needs one step when fresh; a sketched one's step
+            # count varies from row to row, so it gets one step of slack
+            stale_steps = 0 if sketch_size == 0 else 1
+        store_v = PreconditionerStore(n, rank, stale_steps)
+        store_u = PreconditionerStore(m, rank, stale_steps)
     converged, reason = False, "maxiter: the sweep limit `iters` was reached"
     previous = math.inf
     U_fixed = Uq
