@@ -145,6 +145,8 @@ class PreconditionerStore:
     def __init__(self, n_groups, k, stale_steps):
         self.C = np.zeros((n_groups, k, k))
         self.have = np.zeros(n_groups, dtype=np.uint8)
+        self.fails = np.zeros(n_groups, dtype=np.int64)     # back-off state, see the kernel
+        self.skip = np.zeros(n_groups, dtype=np.int64)
         self.stale_steps = int(stale_steps)
         self.Q = None
         self.R = None
@@ -163,6 +165,8 @@ class PreconditionerStore:
         if not np.all(np.isfinite(self.R)) or np.linalg.cond(self.R) >= self.MAX_COND:
             self.Q = self.R = None                       # rank-deficient F: no reference
         self.have[:] = 0
+        self.fails[:] = 0
+        self.skip[:] = 0
         eye = np.eye(k)
         return np.ascontiguousarray(F), eye, eye
 
@@ -189,7 +193,8 @@ def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
                 Ft, layout.indptr, layout.other_sorted, layout.values_sorted,
                 int(rng.integers(2**31 - 1)), Y0, X, reg,
                 np.ascontiguousarray(Tinv.T @ Tinv), JITTER, floor_t, int(sketch_size),
-                int(inner_iters), float(inner_rtol), store.C, store.have, store.stale_steps)
+                int(inner_iters), float(inner_rtol), store.C, store.have, store.stale_steps,
+                store.fails, store.skip)
             store.refreshed.append(int(refreshed))
             store.steps.append(int(total))
             return X @ Tinv.T, res_sq, iters

@@ -291,7 +291,7 @@ def _build(A, L, s, lam, Mr, SA, C):
 
 @njit(cache=True, fastmath=True)
 def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
-                      floor, s, inner_iters, inner_rtol, Cst, have, stale_steps):
+                      floor, s, inner_iters, inner_rtol, Cst, have, stale_steps, fails, skip):
     """Preconditioned CG per row with the preconditioner of every row kept across sweeps.
 
     Row problem ``min ||A x - b||^2 + lam x^T Mr x`` (``Mr`` is the ridge metric of the
@@ -304,6 +304,13 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
     ``stale_steps``; CG then restarts from its current iterate with the fresh factor.
     A sweep with good stale factors costs one fused gather + gradient pass plus one pair
     of BLAS-2 passes per CG step over the cached design: no Gram, no factorisation.
+
+    Back-off: where the column space keeps moving (slow, noisy problems) a kept factor
+    would fail every sweep and cost a wasted step on top of the rebuild.  A row whose
+    kept factor failed ``fails[j]`` sweeps in a row therefore builds its factor up front
+    for the next ``2^fails[j] - 1`` sweeps (``skip[j]`` counts them down; capped at 15)
+    before it tries a kept factor again, so such a row costs about what the exact
+    solver does instead of more.
 
     A row's CountSketch is drawn only when its factor is built (``seed`` seeds numba's
     generator), so a sweep with stale factors draws nothing.
@@ -337,9 +344,14 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
         lam = reg + jitter * max(trace / k, floor)
         C = Cst[j]
         fresh = have[j] == 0
+        if skip[j] > 0:
+            skip[j] -= 1
+            fresh = True
         if fresh:
             _build(At, L, s, lam, Mr, SA, C)
             refreshed += 1
+        kept = not fresh
+        failed = False
         budget = inner_iters if fresh else int(have[j]) - 1 + stale_steps
         r -= lam * np.dot(Mr, x)                           # minus the gradient
         r0[:] = r
@@ -367,6 +379,7 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
                 # design and restart CG from the current iterate
                 _build(At, L, s, lam, Mr, SA, C)
                 fresh = True
+                failed = True
                 refreshed += 1
                 it_fresh = 0
                 _chol_solve(C, r0, z)
@@ -406,6 +419,12 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
             it_fresh += 1
         if fresh:
             have[j] = 1 + min(max(it_fresh, 1), 250)
+        if kept:
+            if failed:
+                fails[j] = min(fails[j] + 1, 4)
+                skip[j] = (1 << fails[j]) - 1
+            else:
+                fails[j] = 0
         for t in range(k):
             X[j, t] = x[t]
         for l in range(L):

@@ -103,12 +103,12 @@ def test_reuse_matches_the_exact_solver(problem, kw):
         # kept sketched factors: more steps per row than the design's own, but they are
         # kept too (one step of slack), not rebuilt every sweep
         assert np.median(h["mean_inner_iterations"]) > 1.3
-        assert np.all(np.array(h["refreshed_fraction"][3:]) < 0.1)
+        assert np.all(np.array(h["refreshed_fraction"][5:]) < 0.1)
     if not kw:
         # kept factors of the design: about one CG step per row and almost no rebuilds
         # once the column space has settled
         assert np.median(h["mean_inner_iterations"]) < 1.3
-        assert np.all(np.array(h["refreshed_fraction"][3:]) < 0.1)
+        assert np.all(np.array(h["refreshed_fraction"][5:]) < 0.1)
         U, V, _ = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=6, tol=1e-10)
         assert completion_error(U, V, P.truth) < 1e-8
 
@@ -119,3 +119,25 @@ def test_reuse_option_validation(problem):
         lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=2, reuse="yes")
     with pytest.raises(ValueError, match="stale_steps"):
         lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=2, stale_steps=-1)
+
+
+def test_backoff_builds_up_front_after_a_failure(problem):
+    """A column space that keeps moving: a row whose kept factor failed builds its
+    factor up front next time (no wasted stale step), then backs off exponentially."""
+    P, k = problem, 6
+    rng = np.random.default_rng(4)
+    layout = _layout(P, k)
+    store = PreconditionerStore(layout.n_groups, k, stale_steps=0)
+    X0 = np.zeros((layout.n_groups, k))
+    for _ in range(2):
+        _step(P, layout, rng.standard_normal((P.shape[0], k)), X0, store)
+    failed = store.fails > 0
+    assert failed.sum() > layout.n_groups // 2
+    assert np.all(store.skip[failed] == 1)
+    steps_with_failures = store.steps[-1]
+    X, _, _ = _step(P, layout, rng.standard_normal((P.shape[0], k)), X0, store)
+    assert store.refreshed[-1] >= failed.sum()
+    assert np.all(store.skip[failed] == 0)
+    # rows built up front take one exact step; before, failing rows took a wasted one
+    assert store.steps[-1] < steps_with_failures
+    assert np.all(np.isfinite(X))
