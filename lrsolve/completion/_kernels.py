@@ -308,9 +308,10 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
     Back-off: where the column space keeps moving (slow, noisy problems) a kept factor
     would fail every sweep and cost a wasted step on top of the rebuild.  A row whose
     kept factor failed ``fails[j]`` sweeps in a row therefore builds its factor up front
-    for the next ``2^fails[j] - 1`` sweeps (``skip[j]`` counts them down; capped at 15)
-    before it tries a kept factor again, so such a row costs about what the exact
-    solver does instead of more.
+    for the next ``2^(fails[j] - 1) - 1`` sweeps (``skip[j]`` counts them down; at most
+    15) before it tries a kept factor again, so such a row costs about what the exact
+    solver does instead of more.  A single failure (normal in the second sweep, while
+    the column space still moves from the initialisation) does not back off.
 
     A row's CountSketch is drawn only when its factor is built (``seed`` seeds numba's
     generator), so a sweep with stale factors draws nothing.
@@ -421,8 +422,8 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
             have[j] = 1 + min(max(it_fresh, 1), 250)
         if kept:
             if failed:
-                fails[j] = min(fails[j] + 1, 4)
-                skip[j] = (1 << fails[j]) - 1
+                fails[j] = min(fails[j] + 1, 5)
+                skip[j] = (1 << (fails[j] - 1)) - 1
             else:
                 fails[j] = 0
         for t in range(k):
