@@ -143,7 +143,7 @@ class PreconditionerStore:
     MAX_COND = 1e6
 
     def __init__(self, n_groups, k, stale_steps):
-        self.C = np.zeros((n_groups, k, k))
+        self.C = np.empty((n_groups, k, k))                # valid where have > 0
         self.have = np.zeros(n_groups, dtype=np.uint8)
         self.fails = np.zeros(n_groups, dtype=np.int64)     # back-off state, see the kernel
         self.skip = np.zeros(n_groups, dtype=np.int64)
