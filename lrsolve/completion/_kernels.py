@@ -15,7 +15,8 @@ Per row ``j`` with ``L = |Omega_j|`` observations and rank ``k``:
   ``O(s k^2 + k^3)`` preconditioner, ``O(L k)`` per CG step;
 * ``sketch_rows_reuse`` - the same preconditioned CG with each row's factor kept across
   sweeps: a sweep with a good kept factor is one fused gather + gradient pass plus one
-  BLAS-2 pass pair per CG step (about one step), no Gram and no factorisation.
+  fused ``A p`` / ``A^T q`` pass per CG step (about one step), no Gram and no
+  factorisation.
 """
 from __future__ import annotations
 
@@ -145,6 +146,43 @@ def _rmatvec(A, L, q, out, lam, p):
 
 
 @njit(cache=True, fastmath=True)
+def _pass_pair(A, L, p, q, Hp):
+    """``q = A p`` and ``Hp = A^T q`` in one pass over the cached design, four rows at a
+    time (the four dot products share the loads of ``p``, the update of ``Hp`` is
+    amortised over four rows): ~2x two BLAS gemv calls at k = 20, ~1.3x at k = 40."""
+    k = A.shape[1]
+    for t in range(k):
+        Hp[t] = 0.0
+    l = 0
+    while l + 4 <= L:
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for t in range(k):
+            pt = p[t]
+            s0 += A[l, t] * pt
+            s1 += A[l + 1, t] * pt
+            s2 += A[l + 2, t] * pt
+            s3 += A[l + 3, t] * pt
+        q[l] = s0
+        q[l + 1] = s1
+        q[l + 2] = s2
+        q[l + 3] = s3
+        for t in range(k):
+            Hp[t] += s0 * A[l, t] + s1 * A[l + 1, t] + s2 * A[l + 2, t] + s3 * A[l + 3, t]
+        l += 4
+    while l < L:
+        s0 = 0.0
+        for t in range(k):
+            s0 += A[l, t] * p[t]
+        q[l] = s0
+        for t in range(k):
+            Hp[t] += s0 * A[l, t]
+        l += 1
+
+
+@njit(cache=True, fastmath=True)
 def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floor, s,
                 inner_iters, inner_rtol):
     """CountSketch-preconditioned CG for every row; returns (residual_sq, max_iters)."""
@@ -192,8 +230,9 @@ def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floo
         stop = inner_rtol * inner_rtol * rz
         it = 0
         while it < inner_iters and rz > stop and rz > 0.0:
-            _matvec(At, L, p, q)
-            _rmatvec(At, L, q, Hp, lam, p)        # Hp = (A^T A + lam I) p
+            _pass_pair(At, L, p, q, Hp)           # Hp = (A^T A + lam I) p
+            for t in range(k):
+                Hp[t] += lam * p[t]
             pHp = 0.0
             for t in range(k):
                 pHp += p[t] * Hp[t]
@@ -395,8 +434,8 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
                     rz += r[t] * z[t]
                 if rz <= stop:
                     break
-            _matvec(At, L, p, q)
-            Hp[:] = np.dot(At.T, q[:L]) + lam * np.dot(Mr, p)
+            _pass_pair(At, L, p, q, Hp)
+            Hp += lam * np.dot(Mr, p)
             pHp = 0.0
             for t in range(k):
                 pHp += p[t] * Hp[t]
