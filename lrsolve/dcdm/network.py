@@ -229,7 +229,9 @@ class VCycleNet(nn.Module):
     hidden : int
         Residual 3x3 convolutions in each smoother.
     coarsest : int
-        Coarsen until the grid has at most this many points along its shortest axis.
+        Coarsen until the grid has at most this many points along its shortest axis.  (So
+        a very elongated grid keeps a long coarsest grid, whose dense inverse is cached
+        per shape: fine for square-ish grids, costly for aspect ratios in the hundreds.)
 
     Examples
     --------
