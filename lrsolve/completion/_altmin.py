@@ -201,10 +201,10 @@ def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
         # One CountSketch of all observations from the shared module; restricted to the
         # observations of row j it is an independent s x |Omega_j| CountSketch.
         nnz = layout.other_sorted.size
-        S = make_sketch("countsketch", int(sketch_size), max(int(nnz), 1), seed=rng).matrix.tocsc()
+        sk = make_sketch("countsketch", int(sketch_size), max(int(nnz), 1), seed=rng)
         res_sq, iters = _kernels.sketch_rows(
             F, layout.indptr, layout.other_sorted, layout.values_sorted,
-            S.indices.astype(np.int64), S.data.astype(np.float64),
+            np.asarray(sk.rows, dtype=np.int64), np.asarray(sk.signs, dtype=np.float64),
             np.ascontiguousarray(X_ws, dtype=np.float64), X, reg, JITTER, floor,
             int(sketch_size), int(inner_iters), float(inner_rtol))
         return X, res_sq, iters
