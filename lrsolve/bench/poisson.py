@@ -195,6 +195,7 @@ def plot_convergence(result: dict, path: Path) -> None:
         ax.set_xlabel("iteration")
         ax.set_ylabel("||r|| / ||r0||")
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(left=0)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
