@@ -183,6 +183,36 @@ def _pass_pair(A, L, p, q, Hp):
 
 
 @njit(cache=True, fastmath=True)
+def _pcg_update(C, p, Hp, q, x, r, d, z, rz, L):
+    """One preconditioned CG update given ``Hp = H p`` and ``q = A p``.
+
+    Moves ``x`` along ``p``, updates the gradient residual ``r``, the data residual
+    ``d`` and the search direction ``p`` in place; returns the new ``r^T z`` (or -1.0
+    when ``p^T H p <= 0``, a breakdown the caller stops on).
+    """
+    k = x.shape[0]
+    pHp = 0.0
+    for t in range(k):
+        pHp += p[t] * Hp[t]
+    if pHp <= 0.0:
+        return -1.0
+    alpha = rz / pHp
+    for t in range(k):
+        x[t] += alpha * p[t]
+        r[t] -= alpha * Hp[t]
+    for l in range(L):
+        d[l] -= alpha * q[l]
+    _chol_solve(C, r, z)
+    rz_new = 0.0
+    for t in range(k):
+        rz_new += r[t] * z[t]
+    beta = rz_new / rz
+    for t in range(k):
+        p[t] = z[t] + beta * p[t]
+    return rz_new
+
+
+@njit(cache=True, fastmath=True)
 def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floor, s,
                 inner_iters, inner_rtol):
     """CountSketch-preconditioned CG for every row; returns (residual_sq, max_iters)."""
@@ -233,24 +263,9 @@ def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floo
             _pass_pair(At, L, p, q, Hp)           # Hp = (A^T A + lam I) p
             for t in range(k):
                 Hp[t] += lam * p[t]
-            pHp = 0.0
-            for t in range(k):
-                pHp += p[t] * Hp[t]
-            if pHp <= 0.0:
+            rz_new = _pcg_update(C, p, Hp, q, x, r, d, z, rz, L)
+            if rz_new < 0.0:
                 break
-            alpha = rz / pHp
-            for t in range(k):
-                x[t] += alpha * p[t]
-                r[t] -= alpha * Hp[t]
-            for l in range(L):
-                d[l] -= alpha * q[l]
-            _chol_solve(C, r, z)
-            rz_new = 0.0
-            for t in range(k):
-                rz_new += r[t] * z[t]
-            beta = rz_new / rz
-            for t in range(k):
-                p[t] = z[t] + beta * p[t]
             rz = rz_new
             it += 1
         for t in range(k):
@@ -436,24 +451,9 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
                     break
             _pass_pair(At, L, p, q, Hp)
             Hp += lam * np.dot(Mr, p)
-            pHp = 0.0
-            for t in range(k):
-                pHp += p[t] * Hp[t]
-            if pHp <= 0.0:
+            rz_new = _pcg_update(C, p, Hp, q, x, r, d, z, rz, L)
+            if rz_new < 0.0:
                 break
-            alpha = rz / pHp
-            for t in range(k):
-                x[t] += alpha * p[t]
-                r[t] -= alpha * Hp[t]
-            for l in range(L):
-                d[l] -= alpha * q[l]
-            _chol_solve(C, r, z)
-            rz_new = 0.0
-            for t in range(k):
-                rz_new += r[t] * z[t]
-            beta = rz_new / rz
-            for t in range(k):
-                p[t] = z[t] + beta * p[t]
             rz = rz_new
             it += 1
             it_fresh += 1
