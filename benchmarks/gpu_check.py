@@ -64,6 +64,29 @@ def check(label, backend, device, n=256, rtol=1e-8):
     return rows
 
 
+def check_dcdm(sizes=(256, 1024), rtol=1e-6):
+    """DCDM (default pretrained model, weights on the GPU) beside CG, torch-CUDA."""
+    import torch
+    rows = []
+    model = lr.dcdm.load_pretrained("poisson2d", device="cuda")
+    for n in sizes:
+        P = lr.problems.poisson(n, 2, rhs="random", seed=0, backend="torch", device="cuda")
+        for method, opts in (("dcdm", {"model": model}), ("cg", {})):
+            lr.solve(P.A, P.b, method=method, rtol=rtol, maxiter=3, **opts)  # warm-up
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            r = lr.solve(P.A, P.b, method=method, rtol=rtol, maxiter=20 * n, **opts)
+            torch.cuda.synchronize()
+            elapsed = time.perf_counter() - t0
+            res = P.b - P.A @ r.x
+            rows.append(dict(backend="torch-cuda", format=f"{method}-{n}", dtype=str(r.x.dtype)[6:],
+                             iterations=r.iterations, converged=r.converged,
+                             true_relres=float(torch.linalg.norm(res) / torch.linalg.norm(P.b)),
+                             seconds=elapsed, max_err_vs_cpu=float("nan"),
+                             same_device=r.x.device == P.b.device))
+    return rows
+
+
 def main() -> int:
     rows = []
     skipped = []
@@ -72,6 +95,11 @@ def main() -> int:
             skipped.append((label, device))
             continue
         rows += check(label, backend, device if backend == "torch" else None)
+        if backend == "torch":
+            try:
+                rows += check_dcdm()
+            except Exception as exc:  # report, do not hide the other rows
+                skipped.append(("dcdm-cuda", f"{type(exc).__name__}: {exc}"))
     # CG unit tests on the GPU backends (the CuPy ones skip without a device).
     import pytest
     root = Path(__file__).resolve().parents[1]
