@@ -49,14 +49,18 @@ def check(label, backend, device, n=256, rtol=1e-8):
                                     format=fmt, dtype=dtype)
             lr.solve(P.A, P.b, rtol=rtol, maxiter=5)  # warm-up (kernels, cuSPARSE handles)
             t0 = time.perf_counter()
-            r = lr.solve(P.A, P.b, rtol=rtol if dtype == np.float64 else 1e-5)
+            # float32 CG on this problem attains a true relative residual of about 1e-5
+            # (measured on an H100: it stops at 1.0e-5 and says converged=False for
+            # rtol=1e-5); 1e-4 is a tolerance it can honestly meet.
+            tol = rtol if dtype == np.float64 else 1e-4
+            r = lr.solve(P.A, P.b, rtol=tol)
             if backend == "torch":
                 import torch
                 torch.cuda.synchronize()
             elapsed = time.perf_counter() - t0
             x = bk.to_numpy(r.x).astype(np.float64)
             true_rel = np.linalg.norm(P_ref.b - P_ref.A @ x) / np.linalg.norm(P_ref.b)
-            rows.append(dict(backend=label, format=fmt, dtype=np.dtype(dtype).name,
+            rows.append(dict(backend=label, format=fmt, dtype=np.dtype(dtype).name, rtol=tol,
                              iterations=r.iterations, converged=r.converged,
                              true_relres=float(true_rel), seconds=elapsed,
                              max_err_vs_cpu=float(np.abs(x - x_ref).max() / np.abs(x_ref).max()),
@@ -80,7 +84,7 @@ def check_dcdm(sizes=(256, 1024), rtol=1e-6):
             elapsed = time.perf_counter() - t0
             res = P.b - P.A @ r.x
             rows.append(dict(backend="torch-cuda", format=f"{method}-{n}", dtype=str(r.x.dtype)[6:],
-                             iterations=r.iterations, converged=r.converged,
+                             rtol=rtol, iterations=r.iterations, converged=r.converged,
                              true_relres=float(torch.linalg.norm(res) / torch.linalg.norm(P.b)),
                              seconds=elapsed, max_err_vs_cpu=float("nan"),
                              same_device=r.x.device == P.b.device))
@@ -119,7 +123,12 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_check.json").write_text(json.dumps({"rows": rows, "skipped": skipped,
                                                      "pytest_exit": int(test_rc)}, indent=1))
-    return 0 if all(r["converged"] for r in rows) and int(test_rc) in (0, 5) else 1
+    # Every solve converges, and none claims a convergence its true residual (recomputed
+    # in float64 from the returned x) does not have.
+    honest = all(r["true_relres"] <= 2.0 * r["rtol"] for r in rows if r["converged"])
+    ok = all(r["converged"] for r in rows) and honest and int(test_rc) in (0, 5)
+    print(f"all converged: {all(r['converged'] for r in rows)}; no false convergence: {honest}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
