@@ -15,7 +15,6 @@ matrices and torch tensors (via :meth:`Sketch.apply`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,23 +34,36 @@ def as_generator(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-@dataclass
 class Sketch:
     """An ``s x m`` sketching operator.
 
     ``matrix`` is a dense ``ndarray`` (gaussian) or a ``scipy.sparse.csr_matrix``
-    (countsketch, sparse-sign, rows); ``srht`` keeps its signs and sampled rows and
-    applies a DCT.  ``rows``/``signs``: for ``srht`` the sampled rows and the diagonal
-    signs; for ``countsketch`` the bucket and sign of each of the ``m`` columns; for
-    ``rows`` the sampled rows.
+    (countsketch, sparse-sign, rows; for countsketch it is built on first use, so a
+    kernel that only needs the buckets pays ``O(m)``); ``srht`` keeps its signs and
+    sampled rows and applies a DCT.  ``rows``/``signs``: for ``srht`` the sampled rows
+    and the diagonal signs; for ``countsketch`` the bucket and sign of each of the ``m``
+    columns; for ``rows`` the sampled rows.
+
+    :meth:`apply` works on NumPy, scipy.sparse and torch inputs; on torch the gaussian
+    and countsketch families run natively (on the input's device), the others go
+    through NumPy.
     """
 
-    kind: str
-    s: int
-    m: int
-    matrix: Any = None
-    signs: np.ndarray | None = None
-    rows: np.ndarray | None = None
+    def __init__(self, kind: str, s: int, m: int, matrix: Any = None,
+                 signs: np.ndarray | None = None, rows: np.ndarray | None = None):
+        self.kind, self.s, self.m = kind, int(s), int(m)
+        self._matrix = matrix
+        self.signs, self.rows = signs, rows
+
+    def __repr__(self):
+        return f"Sketch(kind={self.kind!r}, s={self.s}, m={self.m})"
+
+    @property
+    def matrix(self):
+        if self._matrix is None and self.kind == "countsketch":
+            self._matrix = sp.csr_matrix((self.signs, (self.rows, np.arange(self.m))),
+                                         shape=(self.s, self.m))
+        return self._matrix
 
     @property
     def shape(self):
@@ -62,7 +74,7 @@ class Sketch:
         if A.shape[0] != self.m:
             raise ValueError(f"A has {A.shape[0]} rows but the sketch expects m={self.m}")
         if bk.is_torch(A):
-            return bk.asarray(self.apply(bk.to_numpy(A)), like=A)
+            return self._apply_torch(A)
         if self.kind == "srht":
             from scipy.fft import dct
             dense = A.toarray() if sp.issparse(A) else np.asarray(A)
@@ -71,6 +83,20 @@ class Sketch:
             return mixed[self.rows] * np.sqrt(self.m / self.s)
         out = self.matrix @ A
         return out.toarray() if sp.issparse(out) else out
+
+    def _apply_torch(self, A):
+        torch = bk._torch()
+        if A.layout != torch.strided:
+            A = A.to_dense()
+        if self.kind == "countsketch":
+            idx = torch.as_tensor(self.rows, device=A.device)
+            sign = torch.as_tensor(self.signs, dtype=A.dtype, device=A.device)
+            sign = sign.reshape((-1,) + (1,) * (A.ndim - 1))
+            out = torch.zeros((self.s,) + tuple(A.shape[1:]), dtype=A.dtype, device=A.device)
+            return out.index_add_(0, idx, sign * A)
+        if self.kind == "gaussian":
+            return torch.as_tensor(self.matrix, dtype=A.dtype, device=A.device) @ A
+        return bk.asarray(self.apply(bk.to_numpy(A)), like=A)
 
     __matmul__ = apply
 
@@ -100,12 +126,11 @@ def make_sketch(kind: str, s: int, m: int, seed=None, *, zeta: int = 8) -> Sketc
         # which keeps E[S^T S] = I.
         rows = rng.integers(0, s, size=m * nnz_per_col)
         vals = rng.choice(np.array([-1.0, 1.0]), size=m * nnz_per_col) / np.sqrt(nnz_per_col)
-        sketch = Sketch(kind, s, m, matrix=sp.csr_matrix((vals, (rows, cols)), shape=(s, m)))
         if nnz_per_col == 1:
-            # CountSketch: the bucket and sign of each column, for kernels that apply it
-            # segment by segment without the sparse matrix.
-            sketch.rows, sketch.signs = rows, vals
-        return sketch
+            # CountSketch: the bucket and sign of each column; kernels apply it segment
+            # by segment, and the sparse matrix is built only if asked for.
+            return Sketch(kind, s, m, rows=rows, signs=vals)
+        return Sketch(kind, s, m, matrix=sp.csr_matrix((vals, (rows, cols)), shape=(s, m)))
     if kind == "rows":
         picked = rng.choice(m, size=s, replace=s > m)
         vals = np.full(s, np.sqrt(m / s))

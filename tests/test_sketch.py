@@ -57,3 +57,28 @@ def test_bad_arguments(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         make_sketch(args["kind"], args["s"], args["m"])
+
+
+@pytest.mark.parametrize("kind", ["countsketch", "gaussian", "sparse-sign", "srht", "rows"])
+def test_torch_apply_matches_numpy(kind):
+    """torch in, torch out (same dtype), and the same numbers as the NumPy path."""
+    torch = pytest.importorskip("torch")
+    S = make_sketch(kind, 12, 40, seed=3)
+    A = np.random.default_rng(0).standard_normal((40, 5))
+    ref = S.apply(A)
+    for dtype in (torch.float64, torch.float32):
+        out = S.apply(torch.as_tensor(A, dtype=dtype))
+        assert isinstance(out, torch.Tensor) and out.dtype == dtype
+        tol = 1e-12 if dtype == torch.float64 else 1e-5
+        np.testing.assert_allclose(out.double().numpy(), ref, rtol=tol, atol=tol)
+    vec = S.apply(torch.as_tensor(A[:, 0]))
+    np.testing.assert_allclose(vec.numpy(), ref[:, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_countsketch_matrix_is_built_lazily_from_buckets():
+    S = make_sketch("countsketch", 7, 30, seed=1)
+    assert S._matrix is None                        # nothing built yet
+    dense = np.zeros((7, 30))
+    dense[S.rows, np.arange(30)] = S.signs
+    np.testing.assert_array_equal(S.matrix.toarray(), dense)
+    np.testing.assert_array_equal(S.todense(), dense)
