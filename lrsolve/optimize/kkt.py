@@ -209,10 +209,9 @@ def krylov_solve(K: KKTSystem, b, z, r, tol: float, *, maxiter: int = 2000, rest
     op = K.aslinearoperator()
     M = None
     if sp.issparse(Kexp):
-        key = (K.H, K.G, K.shift, K.dual_reg)
-        hit = cache is not None and cache.get("key") is not None and all(
-            a is b_ if i < 2 else a == b_ for i, (a, b_) in enumerate(zip(cache["key"], key)))
-        if hit:
+        params = (K.shift, K.dual_reg)
+        if (cache is not None and cache.get("params") == params and cache["H"] is K.H
+                and cache["G"] is K.G):    # the same matrix objects, the same scalars
             M = cache["M"]
         else:
             try:
@@ -221,7 +220,7 @@ def krylov_solve(K: KKTSystem, b, z, r, tol: float, *, maxiter: int = 2000, rest
             except RuntimeError:  # exactly singular pivot: go unpreconditioned
                 M = None
             if cache is not None:
-                cache["key"], cache["M"] = key, M
+                cache.update(params=params, H=K.H, G=K.G, M=M)
     count = [0]
 
     def callback(_):
