@@ -121,7 +121,6 @@ def make_sketch(kind: str, s: int, m: int, seed=None, *, zeta: int = 8) -> Sketc
         return Sketch(kind, s, m, matrix=rng.standard_normal((s, m)) / np.sqrt(s))
     if kind in ("countsketch", "sparse-sign"):
         nnz_per_col = 1 if kind == "countsketch" else max(1, min(int(zeta), s))
-        cols = np.repeat(np.arange(m), nnz_per_col)
         # Rows drawn independently per slot: a collision adds two independent signs,
         # which keeps E[S^T S] = I.
         rows = rng.integers(0, s, size=m * nnz_per_col)
@@ -130,6 +129,7 @@ def make_sketch(kind: str, s: int, m: int, seed=None, *, zeta: int = 8) -> Sketc
             # CountSketch: the bucket and sign of each column; kernels apply it segment
             # by segment, and the sparse matrix is built only if asked for.
             return Sketch(kind, s, m, rows=rows, signs=vals)
+        cols = np.repeat(np.arange(m), nnz_per_col)
         return Sketch(kind, s, m, matrix=sp.csr_matrix((vals, (rows, cols)), shape=(s, m)))
     if kind == "rows":
         picked = rng.choice(m, size=s, replace=s > m)
