@@ -105,9 +105,11 @@ def _ipopt_solve(problem, x0, tol=1e-9):  # pragma: no cover - cyipopt is option
     x0 = np.asarray(x0, dtype=float)
     m = np.asarray(problem.c(x0)).size
     J0 = problem.jac(x0)
-    jr, jc = ((sp.coo_matrix(J0).row, sp.coo_matrix(J0).col) if sp.issparse(J0)
-              else np.nonzero(np.ones(np.shape(J0))))
-    jr, jc = jr.astype(np.int64), jc.astype(np.int64)
+    if sp.issparse(J0):
+        J0 = sp.coo_matrix(J0)
+        jr, jc = J0.row.astype(np.int64), J0.col.astype(np.int64)
+    else:
+        jr, jc = np.indices(np.shape(J0), dtype=np.int64).reshape(2, -1)
     rng = np.random.default_rng(0)
     H0 = problem.hess_lagrangian(x0, rng.standard_normal(m))
     hr, hc = _lower_pattern(H0)
@@ -341,7 +343,6 @@ def _plot(results, path_prefix):
     pde = results.get("pde")
     if pde:
         fig, ax = plt.subplots(figsize=(6, 4))
-        sizes = [r["unknowns"] for r in pde]
         for name in ("exact", "gmres", "sketch", "trust-constr", "ipopt"):
             pts = [(r["unknowns"], r[name]["time"], r[name]["success"]) for r in pde if name in r]
             if not pts:
