@@ -56,20 +56,18 @@ def _qr(ops, X):
     return np.linalg.qr(X)
 
 
-def _sparse(obs, transpose=False, scale=1.0):
-    """The observed matrix (or its transpose) as a backend sparse matrix times ``scale``."""
+def _sparse_torch(obs, transpose=False, scale=1.0):
+    """The observed matrix (or its transpose) as a torch sparse CSR matrix times ``scale``
+    (NumPy takes the CSR structure the group layouts already hold)."""
+    import warnings
+    import torch
     r, c = (obs.cols, obs.rows) if transpose else (obs.rows, obs.cols)
     shape = obs.shape[::-1] if transpose else obs.shape
-    if obs.backend == "torch":
-        import warnings
-        import torch
-        idx = torch.as_tensor(np.vstack([r, c]), device=obs.device)
-        with warnings.catch_warnings():  # torch flags sparse CSR as beta on every build
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.sparse_coo_tensor(idx, obs.values * scale, shape,
-                                           check_invariants=False).coalesce().to_sparse_csr()
-    import scipy.sparse as sp
-    return sp.csr_matrix((np.asarray(obs.values) * scale, (r, c)), shape=shape)
+    idx = torch.as_tensor(np.vstack([r, c]), device=obs.device)
+    with warnings.catch_warnings():  # torch flags sparse CSR as beta on every build
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_coo_tensor(idx, obs.values * scale, shape,
+                                       check_invariants=False).coalesce().to_sparse_csr()
 
 
 def _top_subspace(ops, M, Mt, k, rng, power_iters=4):
@@ -171,6 +169,11 @@ class PreconditionerStore:
         return np.ascontiguousarray(F), eye, eye
 
 
+def _floor(F):
+    """Mean squared entry of the fixed factor: the scale of the jitter on thin rows."""
+    return float((F * F).sum()) / max(F.shape[0], 1) / F.shape[1]
+
+
 def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
                inner_iters, inner_rtol, engine, store=None):
     """Solve every row problem of ``layout`` with the fixed factor ``F``."""
@@ -179,20 +182,18 @@ def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
         from . import _kernels
         from ._rowsolve import JITTER
         F = np.ascontiguousarray(F)
-        floor = float((F * F).sum()) / max(F.shape[0], 1) / k
         X = np.empty((layout.n_groups, k))
         if solver == "exact":
             res_sq = _kernels.exact_rows(F, layout.indptr, layout.other_sorted,
-                                         layout.values_sorted, X, reg, JITTER, floor)
+                                         layout.values_sorted, X, reg, JITTER, _floor(F))
             return X, res_sq, 0
         if store is not None:
             Ft, T, Tinv = store.basis(F)
-            floor_t = float((Ft * Ft).sum()) / max(Ft.shape[0], 1) / k
             Y0 = np.ascontiguousarray(np.asarray(X_ws, dtype=np.float64) @ T.T)
             res_sq, iters, total, refreshed = _kernels.sketch_rows_reuse(
                 Ft, layout.indptr, layout.other_sorted, layout.values_sorted,
                 int(rng.integers(2**31 - 1)), Y0, X, reg,
-                np.ascontiguousarray(Tinv.T @ Tinv), JITTER, floor_t, int(sketch_size),
+                np.ascontiguousarray(Tinv.T @ Tinv), JITTER, _floor(Ft), int(sketch_size),
                 int(inner_iters), float(inner_rtol), store.C, store.have, store.stale_steps,
                 store.fails, store.skip)
             store.refreshed.append(int(refreshed))
@@ -205,7 +206,7 @@ def _half_step(ops, layout, F, X_ws, *, solver, reg, rng, sketch, sketch_size,
         res_sq, iters = _kernels.sketch_rows(
             F, layout.indptr, layout.other_sorted, layout.values_sorted,
             np.asarray(sk.rows, dtype=np.int64), np.asarray(sk.signs, dtype=np.float64),
-            np.ascontiguousarray(X_ws, dtype=np.float64), X, reg, JITTER, floor,
+            np.ascontiguousarray(X_ws, dtype=np.float64), X, reg, JITTER, _floor(F),
             int(sketch_size), int(inner_iters), float(inner_rtol))
         return X, res_sq, iters
     if ops.torch:
@@ -488,8 +489,8 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
     # Initialisation: top-k subspace of the rescaled observed matrix, then clipping.
     scale = m * n / obs.nnz
     if obs.backend == "torch":
-        M = _sparse(obs, scale=scale)
-        Mt = _sparse(obs, transpose=True, scale=scale)
+        M = _sparse_torch(obs, scale=scale)
+        Mt = _sparse_torch(obs, transpose=True, scale=scale)
     else:   # the layouts already hold the CSR structure of M (by row) and M^T (by column)
         M = by_row.csr(scale)
         Mt = by_col.csr(scale)
@@ -502,8 +503,6 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
     if test_obs is not None:
         history["test_rmse"] = []
         history["test_rel_error"] = []
-    kw = dict(solver=solver, reg=reg, rng=rng, sketch=sketch, sketch_size=sketch_size,
-              inner_iters=inner_iters, inner_rtol=inner_rtol, engine=engine)
     store_v = store_u = None
     if reuse and solver == "sketch" and _use_kernel(ops, engine, solver, sketch, obs.dtype):
         if default_sketch:
@@ -511,13 +510,16 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
             # all sweeps and the most accurate one - the design's own - is the cheapest
             # overall (see docs/completion.md); ``sketch_size=`` asks for a sketch instead
             sketch_size = 0
-            kw["sketch_size"] = 0
         if stale_steps is None:
             # a factor of the design needs one step when fresh; a sketched one's step
             # count varies from row to row, so it gets one step of slack
             stale_steps = 0 if sketch_size == 0 else 1
         store_v = PreconditionerStore(n, rank, stale_steps)
         store_u = PreconditionerStore(m, rank, stale_steps)
+        history["mean_inner_iterations"] = []
+        history["refreshed_fraction"] = []
+    kw = dict(solver=solver, reg=reg, rng=rng, sketch=sketch, sketch_size=sketch_size,
+              inner_iters=inner_iters, inner_rtol=inner_rtol, engine=engine)
     converged, reason = False, "maxiter: the sweep limit `iters` was reached"
     previous = math.inf
     U_fixed = Uq
@@ -533,11 +535,10 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         history["train_rel_residual"].append(rel)
         history["inner_iterations"].append(max(it_v, it_u))
         if store_u is not None:
-            rows_total = n + m
-            history.setdefault("mean_inner_iterations", []).append(
-                (store_v.steps[-1] + store_u.steps[-1]) / rows_total)
-            history.setdefault("refreshed_fraction", []).append(
-                (store_v.refreshed[-1] + store_u.refreshed[-1]) / rows_total)
+            history["mean_inner_iterations"].append(
+                (store_v.steps[-1] + store_u.steps[-1]) / (n + m))
+            history["refreshed_fraction"].append(
+                (store_v.refreshed[-1] + store_u.refreshed[-1]) / (n + m))
         if test_obs is not None:
             pred = predict(U_fixed, V_ws, test_obs.rows, test_obs.cols)
             err = bk.norm(pred - test_obs.values)

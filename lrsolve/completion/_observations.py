@@ -166,10 +166,9 @@ class GroupLayout:
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         self.counts = counts
         by_count = np.argsort(counts, kind="stable")
-        other_sorted = other[order]
         # CSR view of the same grouping for the fused per-row kernels (NumPy backend)
         self.indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        self.other_sorted = other_sorted.astype(np.int64)
+        self.other_sorted = other[order].astype(np.int64, copy=False)
         if backend == "torch":
             import torch
             perm = torch.as_tensor(order, device=values.device)
@@ -177,8 +176,8 @@ class GroupLayout:
         else:
             values_sorted = np.asarray(values)[order]
             self.values_sorted = np.ascontiguousarray(values_sorted, dtype=np.float64)
-        self._order, self._starts, self._by_count = order, starts, by_count
-        self._other_sorted, self._values_sorted_backend = other_sorted, values_sorted
+        self._starts, self._by_count = starts, by_count
+        self._values_sorted_backend = values_sorted
         self._rank, self._backend, self._values = rank, backend, values
         self._chunks = None
 
@@ -192,7 +191,7 @@ class GroupLayout:
 
     def _build_chunks(self):
         counts, starts, by_count = self.counts, self._starts, self._by_count
-        other_sorted, values_sorted = self._other_sorted, self._values_sorted_backend
+        other_sorted, values_sorted = self.other_sorted, self._values_sorted_backend
         rank, backend, values, n_other = self._rank, self._backend, self._values, self.n_other
         budget = max(CHUNK_ELEMENTS // max(rank, 1), 1)
         chunks = []

@@ -20,6 +20,13 @@ def _layout(P, k):
     return GroupLayout(P.cols, P.rows, P.values, P.shape[1], P.shape[0], k, backend="numpy")
 
 
+def _setup(P, k, seed):
+    """A random generator, the by-column layout, an empty factor store and zero starts."""
+    layout = _layout(P, k)
+    store = PreconditionerStore(layout.n_groups, k, stale_steps=0)
+    return np.random.default_rng(seed), layout, store, np.zeros((layout.n_groups, k))
+
+
 def _step(P, layout, F, X0, store, **kw):
     opts = dict(solver="sketch", reg=0.0, rng=np.random.default_rng(0), sketch="countsketch",
                 sketch_size=0, inner_iters=10, inner_rtol=1e-8, engine="numba")
@@ -33,11 +40,8 @@ def test_basis_change_keeps_the_stored_factor_exact(problem):
     converges in one step and nothing is rebuilt; without the transform they would
     be wrong by T."""
     P, k = problem, 6
-    rng = np.random.default_rng(1)
-    layout = _layout(P, k)
+    rng, layout, store, X0 = _setup(P, k, seed=1)
     F = rng.standard_normal((P.shape[0], k))
-    store = PreconditionerStore(layout.n_groups, k, stale_steps=0)
-    X0 = np.zeros((layout.n_groups, k))
     X1, res1, _ = _step(P, layout, F, X0, store)
     assert store.refreshed[-1] == layout.n_groups          # first use: all built
     T = rng.standard_normal((k, k)) + 3 * np.eye(k)
@@ -52,11 +56,8 @@ def test_basis_change_keeps_the_stored_factor_exact(problem):
 
 def test_stale_factor_is_rebuilt_when_the_subspace_moves(problem):
     P, k = problem, 6
-    rng = np.random.default_rng(2)
-    layout = _layout(P, k)
+    rng, layout, store, X0 = _setup(P, k, seed=2)
     F = rng.standard_normal((P.shape[0], k))
-    store = PreconditionerStore(layout.n_groups, k, stale_steps=0)
-    X0 = np.zeros((layout.n_groups, k))
     _step(P, layout, F, X0, store)
     # a different column space: stale factors are poor, rows rebuild and still solve
     G = rng.standard_normal(F.shape)
@@ -89,16 +90,19 @@ def test_reuse_matches_the_exact_solver(problem, kw):
     for solver, reuse in (("exact", True), ("sketch", True), ("sketch", False)):
         U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=6,
                                           solver=solver, reuse=reuse, tol=1e-10, **kw)
-        runs[(solver, reuse)] = (U @ V.T, info)
-    ref, exact_info = runs[("exact", True)]
+        runs[(solver, reuse)] = (U, V, info)
+    U, V, exact_info = runs[("exact", True)]
+    ref = U @ V.T
     for key in (("sketch", True), ("sketch", False)):
-        X, info = runs[key]
+        U, V, info = runs[key]
+        X = U @ V.T
         # same fixed point (with a ridge the runs stop on a stalled residual, near it),
         # about the same number of sweeps
         rtol = 1e-4 if kw.get("reg") else 1e-6
         assert np.linalg.norm(X - ref) <= rtol * np.linalg.norm(ref)
         assert info["sweeps"] <= exact_info["sweeps"] + 3
-    h = runs[("sketch", True)][1]["history"]
+    U, V, info = runs[("sketch", True)]           # the defaults: sketch, reuse=True
+    h = info["history"]
     if "sketch_size" in kw:
         # kept sketched factors: more steps per row than the design's own, but they are
         # kept too (one step of slack), not rebuilt every sweep
@@ -109,7 +113,6 @@ def test_reuse_matches_the_exact_solver(problem, kw):
         # once the column space has settled
         assert np.median(h["mean_inner_iterations"]) < 1.3
         assert np.all(np.array(h["refreshed_fraction"][5:]) < 0.1)
-        U, V, _ = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=6, tol=1e-10)
         assert completion_error(U, V, P.truth) < 1e-8
 
 
@@ -125,10 +128,7 @@ def test_backoff_builds_up_front_after_a_failure(problem):
     """A column space that keeps moving: a row whose kept factor failed builds its
     factor up front next time (no wasted stale step), then backs off exponentially."""
     P, k = problem, 6
-    rng = np.random.default_rng(4)
-    layout = _layout(P, k)
-    store = PreconditionerStore(layout.n_groups, k, stale_steps=0)
-    X0 = np.zeros((layout.n_groups, k))
+    rng, layout, store, X0 = _setup(P, k, seed=4)
     for _ in range(2):
         _step(P, layout, rng.standard_normal((P.shape[0], k)), X0, store)
     assert np.all(store.skip == 0)              # one failure in a row: no back-off yet
