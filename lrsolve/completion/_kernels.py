@@ -183,6 +183,17 @@ def _pass_pair(A, L, p, q, Hp):
 
 
 @njit(cache=True, fastmath=True)
+def _pcg_start(C, r, z, p):
+    """Start (or restart) preconditioned CG: ``z = M^{-1} r``, ``p = z``; returns ``r^T z``."""
+    _chol_solve(C, r, z)
+    rz = 0.0
+    for t in range(r.shape[0]):
+        p[t] = z[t]
+        rz += r[t] * z[t]
+    return rz
+
+
+@njit(cache=True, fastmath=True)
 def _pcg_update(C, p, Hp, q, x, r, d, z, rz, L):
     """One preconditioned CG update given ``Hp = H p`` and ``q = A p``.
 
@@ -252,11 +263,7 @@ def sketch_rows(F, indptr, other, values, bucket, sign, X0, X, reg, jitter, floo
         for l in range(L):
             d[l] = b[l] - q[l]
         _rmatvec(At, L, d, r, -lam, x)            # r = A^T (b - A x) - lam x
-        _chol_solve(C, r, z)
-        rz = 0.0
-        for t in range(k):
-            p[t] = z[t]
-            rz += r[t] * z[t]
+        rz = _pcg_start(C, r, z, p)
         stop = inner_rtol * inner_rtol * rz
         it = 0
         while it < inner_iters and rz > stop and rz > 0.0:
@@ -410,11 +417,7 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
         budget = inner_iters if fresh else int(have[j]) - 1 + stale_steps
         r -= lam * np.dot(Mr, x)                           # minus the gradient
         r0[:] = r
-        _chol_solve(C, r, z)
-        rz = 0.0
-        for t in range(k):
-            p[t] = z[t]
-            rz += r[t] * z[t]
+        rz = _pcg_start(C, r, z, p)
         stop = inner_rtol * inner_rtol * rz
         it = 0
         it_fresh = 0
@@ -442,11 +445,7 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
                 for t in range(k):
                     rz0 += r0[t] * z[t]
                 stop = inner_rtol * inner_rtol * rz0
-                _chol_solve(C, r, z)
-                rz = 0.0
-                for t in range(k):
-                    p[t] = z[t]
-                    rz += r[t] * z[t]
+                rz = _pcg_start(C, r, z, p)
                 if rz <= stop:
                     break
             _pass_pair(At, L, p, q, Hp)
