@@ -83,7 +83,7 @@ def check_dcdm(sizes=(256, 1024), rtol=1e-6):
             torch.cuda.synchronize()
             elapsed = time.perf_counter() - t0
             res = P.b - P.A @ r.x
-            rows.append(dict(backend="torch-cuda", format=f"{method}-{n}", dtype=str(r.x.dtype)[6:],
+            rows.append(dict(backend="torch-cuda", format=f"{method}-{n}", dtype=str(r.x.dtype).removeprefix("torch."),
                              rtol=rtol, iterations=r.iterations, converged=r.converged,
                              true_relres=float(torch.linalg.norm(res) / torch.linalg.norm(P.b)),
                              seconds=elapsed, max_err_vs_cpu=float("nan"),

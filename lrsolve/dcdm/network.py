@@ -256,7 +256,7 @@ class VCycleNet(nn.Module):
         self.dim, self.channels, self.hidden, self.coarsest = dim, channels, hidden, coarsest
         self.pre = _Smoother(dim, channels, hidden)
         self.post = _Smoother(dim, channels, hidden)
-        self._coarse_cache: dict = {}
+        self._constants: dict = {}
 
     def config(self) -> dict:
         """The constructor arguments (and ``arch``), for saving with the weights."""
@@ -272,21 +272,32 @@ class VCycleNet(nn.Module):
             depth += 1
         return depth
 
+    def _cached(self, key, build):
+        """A constant tensor (stencil kernel, coarse inverse) built once per key.  Built
+        outside inference mode, so a model first used in a solve can still be trained."""
+        value = self._constants.get(key)
+        if value is None:
+            with torch.inference_mode(False), torch.no_grad():
+                value = build()
+            self._constants[key] = value
+        return value
+
     def _stencil(self, e):
         conv = F.conv2d if self.dim == 2 else F.conv3d
-        return conv(e, _unit_stencil(self.dim, e.dtype, e.device), padding=1)
+        kernel = self._cached(("stencil", e.dtype, str(e.device)),
+                              lambda: _unit_stencil(self.dim, e.dtype, e.device))
+        return conv(e, kernel, padding=1)
 
     def _coarse_solve(self, r):
         shape = tuple(r.shape[2:])
-        key = (shape, r.dtype, str(r.device))
-        inv = self._coarse_cache.get(key)
-        if inv is None:
+
+        def build():
             m = int(math.prod(shape))
             eye = torch.eye(m, dtype=torch.float64).reshape((m, 1) + shape)
-            conv = F.conv2d if self.dim == 2 else F.conv3d
-            dense = conv(eye, _unit_stencil(self.dim, torch.float64, "cpu"), padding=1)
-            inv = torch.linalg.inv(dense.reshape(m, m).T).to(dtype=r.dtype, device=r.device)
-            self._coarse_cache[key] = inv
+            dense = self._stencil(eye)
+            return torch.linalg.inv(dense.reshape(m, m).T).to(dtype=r.dtype, device=r.device)
+
+        inv = self._cached((shape, r.dtype, str(r.device)), build)
         flat = r.reshape(r.shape[0], -1)
         return (flat @ inv.T).reshape(r.shape)
 

@@ -48,7 +48,8 @@ def load_pretrained(name: str = "poisson2d", device: Any = None):
     2
     """
     if name not in PRETRAINED:
-        raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}")
+        raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}; "
+                         "train a model with lr.dcdm.train(dim=...)")
     from .training import load_model
     ref = resources.files("lrsolve").joinpath("data", PRETRAINED[name][0])
     if not ref.is_file():

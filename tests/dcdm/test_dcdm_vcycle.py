@@ -122,3 +122,17 @@ def test_shipped_default_is_the_vcycle_and_grid_independent():
         its[n] = r.iterations
     assert max(its.values()) <= 7, its
     assert its[128] <= its[32] + 2, its
+
+
+def test_model_used_in_a_solve_can_still_be_trained():
+    """Constants cached during an inference-mode forward (as in a DCDM solve) must not
+    break a later backward pass through the same model."""
+    net = VCycleNet(dim=2)
+    x = torch.randn(2, 1, 20, 20)
+    with torch.inference_mode():
+        y0 = net(x)
+    y = net(x)
+    y.sum().backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert torch.allclose(y.detach(), y0, atol=1e-6)
