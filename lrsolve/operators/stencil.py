@@ -164,6 +164,8 @@ class PoissonStencil(LinearOperatorBase):
         self.backend = backend
         self.device = device if device is not None else "cpu"
         self.dtype = np.dtype(dtype)
+        # The torch tensor itself (not a copy), so lrsolve.autodiff can send gradients to it.
+        self.coefficient_tensor = coefficient if bk.is_torch(coefficient) else None
         if coefficient is None or np.isscalar(coefficient):
             value = 1.0 if coefficient is None else float(coefficient)
             if not (np.isfinite(value) and value > 0):
