@@ -1,7 +1,6 @@
 """Pretrained DCDM weights shipped in ``lrsolve/data/`` (``lr.dcdm.load_pretrained``)."""
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
 __all__ = ["load_pretrained", "PRETRAINED"]
@@ -35,6 +34,9 @@ def load_pretrained(name: str = "poisson2d", device: Any = None):
     device : str or torch.device, optional
         Where to put the weights (``"cuda"`` keeps a GPU solve on the GPU).
 
+    The file is checked against ``lrsolve/data/SHA256SUMS`` and loaded as data
+    (``torch.load(weights_only=True)``); a corrupt or modified file is a ``ValueError``.
+
     Returns
     -------
     DCDMNet or VCycleNet
@@ -50,13 +52,32 @@ def load_pretrained(name: str = "poisson2d", device: Any = None):
     if name not in PRETRAINED:
         raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}; "
                          "train a model with lr.dcdm.train(dim=...)")
+    from ..io import shipped_file
     from .training import load_model
-    ref = resources.files("lrsolve").joinpath("data", PRETRAINED[name][0])
-    if not ref.is_file():
-        raise ValueError(f"pretrained model {name!r} is missing from this installation "
-                         f"({PRETRAINED[name][0]})")
-    with resources.as_file(ref) as path:
-        model = load_model(path)
+    device = check_device(device)
+    path, digest = shipped_file(PRETRAINED[name][0])
+    model = load_model(path, sha256=digest)
     if device is not None:
         model = model.to(device)
     return model
+
+
+def check_device(device: Any):
+    """``device`` as a ``torch.device`` (None passes), or ``ValueError`` naming what is missing."""
+    if device is None:
+        return None
+    import torch
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available in this torch build / on "
+                         "this machine; use device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                  and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r}: MPS is not available; use device='cpu'")
+    return dev

@@ -128,12 +128,20 @@ def _solve_dcdm(A: Any, b: Any, *, rtol: float = 1e-6, atol: float = 0.0,
     if int(np.prod(grid_shape)) != system.n:
         raise ValueError(f"A.grid_shape {grid_shape} has {int(np.prod(grid_shape))} points but "
                          f"b has length {system.n}")
-    if model.training:
+    # The network runs in eval mode (BatchNorm statistics, no dropout) for the solve; the
+    # caller's mode is restored afterwards, whatever happens, so a model that is being
+    # trained between solves keeps training.
+    modes = {m: m.training for m in model.modules()}
+    try:
         model.eval()
-    generator = NetworkDirection(model, grid_shape)
-    res = conjugate_directions_system(system, generator, rtol=rtol, atol=atol, maxiter=maxiter,
-                                      window=window, refresh_every=refresh_every,
-                                      callback=callback, method="dcdm")
+        generator = NetworkDirection(model, grid_shape)
+        res = conjugate_directions_system(system, generator, rtol=rtol, atol=atol,
+                                          maxiter=maxiter, window=window,
+                                          refresh_every=refresh_every, callback=callback,
+                                          method="dcdm")
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
     res.stats.update({"network_calls": generator.calls, "network_time": generator.seconds,
                       "model_device": str(generator.device), "grid_shape": grid_shape})
     res.time = time.perf_counter() - t0

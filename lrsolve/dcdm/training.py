@@ -12,13 +12,14 @@ drawn fresh at every step.  ``A`` is the shared :class:`~lrsolve.operators.Poiss
 on the torch backend; its mat-vec is differentiable.
 
 Checkpoints hold the weights, the optimiser, the step, the loss history and both random
-states; they are written to a temporary file and renamed (atomic on POSIX), so an
-interrupted run never leaves a torn file and ``resume=True`` continues where it stopped.
+states; they are written with :func:`lrsolve.io.atomic_save` (temporary file, fsync,
+rename), so an interrupted run never leaves a torn file and ``resume=True`` continues
+where it stopped.  Models and checkpoints are read back as data
+(``torch.load(weights_only=True)``, tensor checksum checked).
 """
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io import load_weights, save_weights
 from ..operators.stencil import PoissonStencil
+from ..seeding import as_generator
 from .data import ritz_vectors
 from .network import DCDMNet, VCycleNet, build_network
 
@@ -55,31 +58,66 @@ def dcdm_loss(net_out, r, A) -> Any:
 
 
 def save_model(model: DCDMNet, path: Any, meta: dict | None = None) -> None:
-    """Save weights, configuration and ``meta`` (atomically) to ``path``."""
-    payload = {"format": "lrsolve-dcdm-1", "config": model.config(),
+    """Save weights, configuration and ``meta`` to ``path`` (atomically, with a checksum).
+
+    The file holds plain tensors, numbers and strings only, so :func:`load_model` reads
+    it with ``torch.load(weights_only=True)``.
+    """
+    payload = {"format": _FORMAT, "config": model.config(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "meta": dict(meta or getattr(model, "meta", {}) or {})}
-    _atomic_save(payload, path)
+               "meta": _plain(dict(meta or getattr(model, "meta", {}) or {}))}
+    save_weights(path, payload)
 
 
-def load_model(path: Any, map_location: Any = "cpu") -> DCDMNet:
-    """Load a model written by :func:`save_model` (or a training checkpoint)."""
-    payload = torch.load(path, map_location=map_location, weights_only=False)
-    if not isinstance(payload, dict) or "config" not in payload:
-        raise ValueError(f"{path} is not a DCDM model file")
-    model = build_network(payload["config"])
-    model.load_state_dict(payload["state_dict"] if "state_dict" in payload else payload["model"])
-    model.meta = dict(payload.get("meta", {}))
+def load_model(path: Any, map_location: Any = "cpu", *, sha256: str | None = None) -> DCDMNet:
+    """Load a model written by :func:`save_model` (or a training checkpoint).
+
+    The file is read as data (``weights_only=True``, tensor checksum checked); ``sha256``
+    also checks the whole file (shipped weights).
+
+    Raises
+    ------
+    ValueError
+        Not a DCDM model file (e.g. an LSM fit), corrupt, truncated, or a file that would
+        need code to load.
+    """
+    payload = load_weights(path, what="DCDM model file", map_location=map_location,
+                           sha256=sha256)
+    if "config" not in payload or payload.get("format", _FORMAT) != _FORMAT \
+            or not ("state_dict" in payload or "model" in payload):
+        hint = " (it looks like an LSM fit: use lr.neural.load_fit)" \
+            if "model_state" in payload else ""
+        raise ValueError(f"{path} is not a DCDM model file{hint}")
+    config = payload["config"]
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not a DCDM model file: 'config' is not a dict")
+    try:
+        model = build_network(config)
+        model.load_state_dict(payload["state_dict"] if "state_dict" in payload
+                              else payload["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path} is not a valid DCDM model file: {str(exc)[:300]}") from None
+    model.meta = dict(payload.get("meta", {}) or {})
     model.eval()
     return model
 
 
-def _atomic_save(payload: dict, path: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+_FORMAT = "lrsolve-dcdm-1"
+
+
+def _plain(obj: Any) -> Any:
+    """``obj`` with numbers / strings as the builtin types ``weights_only`` loading accepts."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (bool, type(None), torch.Tensor)):
+        return obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj)
+    return str(obj)
 
 
 def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 16,
@@ -157,7 +195,7 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
     else:
         raise ValueError(f"arch must be 'unet' or 'vcycle', got {arch!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     history: list[float] = []
     start_step = 0
     elapsed_before = 0.0
@@ -165,7 +203,7 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
               "batch_size": batch_size, "lr": lr, "lr_final": lr_final, "seed": seed,
               "steps": steps}
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = load_weights(checkpoint, what="DCDM training checkpoint", map_location="cpu")
         # `steps` may grow on resume (train longer); everything else must match.
         same = {k: v for k, v in recipe.items() if k != "steps"}
         old = {k: v for k, v in dict(state.get("recipe", {})).items() if k != "steps"}
@@ -194,11 +232,11 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
     def write_checkpoint(step: int, elapsed: float) -> None:
         if checkpoint is None:
             return
-        _atomic_save({"format": "lrsolve-dcdm-1", "config": model.config(), "recipe": recipe,
+        save_weights(checkpoint, {"format": _FORMAT, "config": model.config(), "recipe": recipe,
                       "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                       "history": history, "step": step, "elapsed": elapsed,
-                      "meta": _meta(recipe, step, elapsed, history)}, checkpoint)
+                      "meta": _meta(recipe, step, elapsed, history)})
 
     t0 = time.perf_counter()
     model.train()
@@ -242,4 +280,4 @@ def _meta(recipe: dict, step: int, elapsed: float, history: list) -> dict:
     tail = history[-100:]
     return {"recipe": dict(recipe), "steps_done": int(step), "train_seconds": float(elapsed),
             "final_loss": float(np.mean(tail)) if tail else float("nan"),
-            "torch_version": torch.__version__}
+            "torch_version": str(torch.__version__)}

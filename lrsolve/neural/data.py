@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_save
 from ..problems.darcy import darcy_coefficient
 from ..problems.poisson import poisson
 from ..solve import solve
@@ -226,17 +226,9 @@ def darcy_dataset(n: int = 64, samples: int = 1000, seed: int = 0, *, refine: in
 
 
 def _save(path: Path, data: DarcyData) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary file in the same folder and rename: readers never see half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, a=data.a, u=data.u, meta=np.array(json.dumps(data.meta)))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # Atomic (temporary file in the same folder, fsync, rename): readers never see half a file.
+    atomic_save(path, lambda fh: np.savez(fh, a=data.a, u=data.u,
+                                          meta=np.array(json.dumps(data.meta))))
 
 
 def _load(path: Path, params: dict):

@@ -21,8 +21,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..io import atomic_save, load_weights, save_weights, shipped_file
 from .data import DarcyData
 
 __all__ = ["train", "FittedOperator", "load_fit", "load_pretrained", "relative_l2",
@@ -247,52 +246,65 @@ class FittedOperator:
             fig.colorbar(im, ax=ax, fraction=0.046)
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=110)
+            fmt = Path(path).suffix.lstrip(".") or "png"
+            atomic_save(path, lambda fh: fig.savefig(fh, format=fmt, dpi=110))
         return fig
 
     def save(self, path) -> None:
         """Write model weights, normalisation, history and config (atomically)."""
-        _atomic_save({"model_state": self.model.state_dict(), "a_norm": self.a_normalizer.state(),
-                      "u_norm": self.u_normalizer.state(), "n": self.n, "history": self.history,
-                      "config": self.config}, path)
+        save_weights(path, {"model_state": self.model.state_dict(),
+                            "a_norm": self.a_normalizer.state(),
+                            "u_norm": self.u_normalizer.state(), "n": self.n,
+                            "history": self.history, "config": self.config})
 
 
-def _atomic_save(obj: dict, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)   # atomic on POSIX: a crash leaves the old checkpoint intact
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_fit(path, model: nn.Module | None = None, map_location="cpu") -> FittedOperator:
+def load_fit(path, model: nn.Module | None = None, map_location="cpu", *,
+             sha256: str | None = None) -> FittedOperator:
     """Load a :class:`FittedOperator` saved by :meth:`FittedOperator.save` or :func:`train`.
 
     ``model`` is rebuilt as an :class:`~lrsolve.neural.LSM` from the stored configuration
-    when not given (pass the module for other architectures).
+    when not given (pass the module for other architectures).  The file is read as data
+    (``torch.load(weights_only=True)``, tensor checksum checked; ``sha256`` checks the
+    whole file).
+
+    Raises
+    ------
+    ValueError
+        Not a fitted-operator file (e.g. a DCDM model), corrupt or truncated, or a file
+        that would need code to load.
     """
-    state = torch.load(path, map_location=map_location, weights_only=False)
-    if model is None:
-        from .lsm import LSM
-        model_config = state["config"].get("model")
-        if not model_config:
-            raise ValueError("checkpoint has no LSM configuration; pass model=")
-        model = LSM(**model_config)
-    model.load_state_dict(state["model_state"])
+    state = load_weights(path, what="fitted-operator file", map_location=map_location,
+                         sha256=sha256)
+    missing = [k for k in ("model_state", "a_norm", "u_norm", "n") if k not in state]
+    if missing:
+        hint = " (it looks like a DCDM model: use lr.dcdm.load_model)" \
+            if "state_dict" in state else ""
+        raise ValueError(f"{path} is not a fitted-operator file{hint}: missing {missing}")
+    try:
+        if model is None:
+            from .lsm import LSM
+            model_config = dict(state.get("config") or {}).get("model")
+            if not model_config:
+                raise ValueError("checkpoint has no LSM configuration; pass model=")
+            model = LSM(**model_config)
+        model.load_state_dict(state["model_state"])
+        a_norm = _PointwiseGaussian.from_state(state["a_norm"])
+        u_norm = _PointwiseGaussian.from_state(state["u_norm"])
+        n = int(state["n"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a valid fitted-operator file: {str(exc)[:300]}") \
+            from None
     model.eval()
-    return FittedOperator(model, _PointwiseGaussian.from_state(state["a_norm"]),
-                          _PointwiseGaussian.from_state(state["u_norm"]), int(state["n"]),
-                          state.get("history", {}), state.get("config", {}))
+    return FittedOperator(model, a_norm, u_norm, n, state.get("history", {}),
+                          state.get("config", {}))
 
 
-def load_pretrained(name: str = "darcy64") -> FittedOperator:
+def load_pretrained(name: str = "darcy64", device=None) -> FittedOperator:
     """The small LSM shipped in ``lrsolve/data`` (``"darcy64"``: 64 x 64 Darcy, see docs/neural.md).
+
+    The file is checked against ``lrsolve/data/SHA256SUMS`` and loaded as data.
+    ``device`` (e.g. ``"cuda"``) moves the model there; an unavailable device is a
+    ``ValueError``.
 
     Examples
     --------
@@ -303,10 +315,26 @@ def load_pretrained(name: str = "darcy64") -> FittedOperator:
     """
     if name not in PRETRAINED:
         raise ValueError(f"name must be one of {sorted(PRETRAINED)}, got {name!r}")
-    path = Path(__file__).resolve().parent.parent / "data" / PRETRAINED[name]
-    if not path.exists():
-        raise FileNotFoundError(f"pretrained weights {path} are not installed")
-    return load_fit(path)
+    dev = _check_device(device)
+    path, digest = shipped_file(PRETRAINED[name])
+    fit = load_fit(path, sha256=digest)
+    if dev is not None:
+        fit.model.to(dev)
+    return fit
+
+
+def _check_device(device):
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available in this torch build / on "
+                         "this machine; use device='cpu'")
+    return dev
 
 
 def _check_data(data, name: str) -> DarcyData:
@@ -417,7 +445,7 @@ def train(model: nn.Module, data, epochs: int = 100, batch_size: int = 20, lr: f
     fit = FittedOperator(model, a_norm, u_norm, data.n, history, config)
 
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = load_weights(checkpoint, what="LSM training checkpoint", map_location=device)
         keys = ("epochs", "batch_size", "lr", "schedule", "seed", "samples", "n", "model")
         if any(state["config"].get(k) != config[k] for k in keys):
             raise ValueError(f"checkpoint {checkpoint} was written with a different "
@@ -488,10 +516,11 @@ def train(model: nn.Module, data, epochs: int = 100, batch_size: int = 20, lr: f
         for key, value in row.items():
             history[key].append(value)
         if checkpoint is not None:
-            _atomic_save({"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-                          "a_norm": a_norm.state(), "u_norm": u_norm.state(), "n": data.n,
-                          "history": history, "config": config, "epoch": epoch, "step": step,
-                          "elapsed": elapsed, "wall": wall, "torch_rng": torch.get_rng_state()}, checkpoint)
+            save_weights(checkpoint, {
+                "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                "a_norm": a_norm.state(), "u_norm": u_norm.state(), "n": data.n,
+                "history": history, "config": config, "epoch": epoch, "step": step,
+                "elapsed": elapsed, "wall": wall, "torch_rng": torch.get_rng_state()})
         bar.update(1)
         bar.set_postfix(loss=f"{row['train_loss']:.4f}", test=f"{test_err:.4f}")
         if log is not None:
