@@ -392,6 +392,74 @@ def test_stencil_keeps_the_torch_coefficient():
     assert PoissonStencil(3, 2, coefficient=a.detach().numpy()).coefficient_tensor is None
 
 
+# -- through lr.solve / lr.Solver (the wiring) --------------------------------------------------
+
+@pytest.mark.parametrize("method", ["cg", "pcg-jacobi"])
+def test_lr_solve_gradcheck_rhs_and_dense_matrix(method):
+    import lrsolve as lr
+    S = spd_dense(12, seed=11)
+
+    def f(S, b):
+        return lr.solve(0.5 * (S + S.T), b, method=method, rtol=RTOL).x
+
+    assert torch.autograd.gradcheck(f, (S.requires_grad_(), rhs(12).requires_grad_()))
+
+
+@pytest.mark.parametrize("method", ["cg", "pcg-jacobi"])
+def test_lr_solve_gradcheck_sparse_csr_values(method):
+    import lrsolve as lr
+    A = spd_sparse(18, seed=12)
+    crow = torch.from_numpy(A.indptr.astype(np.int64))
+    col = torch.from_numpy(A.indices.astype(np.int64))
+    index, params = _symmetric_csr_parametrisation(A)
+
+    def f(p):
+        csr = torch.sparse_csr_tensor(crow, col, p[index], size=A.shape)
+        return lr.solve(csr, rhs(18), method=method, rtol=RTOL).x
+
+    assert torch.autograd.gradcheck(f, (params.requires_grad_(),))
+
+
+def test_lr_solve_gradcheck_stencil_coefficient_batched():
+    import lrsolve as lr
+    a = (0.5 + torch.rand((4, 4), dtype=F64, generator=torch.Generator().manual_seed(13)))
+    B = rhs(16, 2).requires_grad_()
+
+    def f(a, B):
+        A = PoissonStencil(4, 2, coefficient=a, backend="torch")
+        return lr.solve(A, B, method="pcg-jacobi", rtol=RTOL).x
+
+    assert torch.autograd.gradcheck(f, (a.requires_grad_(), B))
+
+
+@pytest.mark.parametrize("method", ["sor", "ssor-cg"])
+def test_lr_solve_gradcheck_rhs_relaxation_methods(method):
+    import lrsolve as lr
+    A = PoissonStencil(4, 2).to_csr(backend="torch")
+
+    def f(b):
+        return lr.solve(A, b, method=method, rtol=RTOL).x
+
+    assert torch.autograd.gradcheck(f, (rhs(16).requires_grad_(),))
+
+
+@pytest.mark.parametrize("method", ["cg", "pcg-jacobi"])
+@pytest.mark.parametrize("batch", [None, 4], ids=["vector", "batch"])
+def test_solver_backward_costs_exactly_one_solve(method, batch):
+    import lrsolve as lr
+    a = torch.full((5, 5), 1.3, dtype=F64, requires_grad=True)
+    b = rhs(25, batch).requires_grad_()
+    S = lr.Solver(PoissonStencil(5, 2, coefficient=a, backend="torch"), method=method,
+                  rtol=1e-12)
+    x = S.solve(b).x
+    assert S.counts["solves"] == 1 and S.counts["adjoint_solves"] == 0
+    (x.sum() + x.pow(2).sum() + x.abs().max()).backward()  # x used three times
+    assert S.counts["adjoint_solves"] == 1
+    assert S.counts["solves"] == 2  # the forward and the one adjoint, nothing rebuilt
+    assert S.counts["rebuilds"] == 0
+    assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
+
+
 # -- the parameter-identification example ---------------------------------------------------
 
 def test_parameter_identification_example_recovers_the_coefficient():
