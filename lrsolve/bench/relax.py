@@ -73,10 +73,10 @@ def run_learner(seq, learner, method="sor", rtol=1e-8, seed=0, cap=None, omegas=
     """Per-instance iterations and omegas of BanditSOR(learner) along ``seq``."""
     from lrsolve.relax import BanditSOR
     tuner = BanditSOR(omegas=omegas, learner=learner, seed=seed, method=method,
-                      max_iterations=cap, learner_options=learner_options)
+                      maxiter=cap, learner_options=learner_options)
     iters, omegas_used = [], []
     for item in seq:
-        _, stats = tuner.solve(item.A, item.b, x0=item.x0, rtol=rtol, context=item.context)
+        stats = tuner.solve(item.A, item.b, x0=item.x0, rtol=rtol, context=item.context).stats
         iters.append(stats["iterations"])
         omegas_used.append(stats["omega"])
     return np.asarray(iters, float), np.asarray(omegas_used)

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ..seeding import as_generator
 from .theory import critical_mu, jacobi_radius_from_rate, observed_rate, young_omega
 
 __all__ = ["Learner", "TsallisINF", "Exp3", "ChebCB", "YoungLearner", "UnimodalUCB",
@@ -70,15 +71,33 @@ def _encode(value: Any):
     return value
 
 
+#: Bit generators a saved learner may name (looked up in this table, never by attribute).
+_BIT_GENERATORS = {name: getattr(np.random, name)
+                   for name in ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")}
+
+
 def _decode(value: Any):
     if isinstance(value, dict):
         if "__generator__" in value:
             state = value["__generator__"]
-            rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
-            rng.bit_generator.state = state
+            name = state.get("bit_generator") if isinstance(state, dict) else None
+            if name not in _BIT_GENERATORS:
+                raise ValueError(f"saved random generator names an unknown bit generator "
+                                 f"{name!r} (allowed: {sorted(_BIT_GENERATORS)})")
+            rng = np.random.Generator(_BIT_GENERATORS[name]())
+            try:
+                rng.bit_generator.state = state
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                raise ValueError(f"saved random generator state is invalid: {exc}") from None
             return rng
         if "__ndarray__" in value:
-            return np.asarray(value["__ndarray__"], dtype=value["dtype"]).reshape(value["shape"])
+            try:
+                dtype = np.dtype(value["dtype"])
+                if dtype.kind not in "biuf":
+                    raise ValueError(f"dtype {dtype} not allowed")
+                return np.asarray(value["__ndarray__"], dtype=dtype).reshape(value["shape"])
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(f"saved array is invalid: {exc}") from None
         return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]
@@ -155,7 +174,7 @@ class TsallisINF(Learner):
 
     def __init__(self, omegas=None, seed=0):
         self.omegas = _arms(omegas)
-        self.rng = np.random.default_rng(seed)
+        self.rng = as_generator(seed)
         self.t = 1
         self.cumulative = np.zeros(self.omegas.size)
         self.loss_sum = 0.0
@@ -220,7 +239,7 @@ class Exp3(Learner):
 
     def __init__(self, omegas=None, seed=0):
         self.omegas = _arms(omegas)
-        self.rng = np.random.default_rng(seed)
+        self.rng = as_generator(seed)
         self.t = 1
         self.estimates = np.zeros(self.omegas.size)
         self.max_cost = 0.0
@@ -291,7 +310,7 @@ class ChebCB(Learner):
             raise ValueError(f"degree_count must be >= 1, got {degree_count!r}")
         self.m = int(degree_count)
         self.a, self.width = a, b - a
-        self.rng = np.random.default_rng(seed)
+        self.rng = as_generator(seed)
         d = self.omegas.size
         self.theta = np.zeros((d, self.m))
         self.features: list = []
@@ -517,7 +536,7 @@ class UnimodalUCB(Learner):
 
     def __init__(self, omegas=None, start: float = 1.5, seed=0):
         self.omegas = _arms(omegas)
-        self.rng = np.random.default_rng(seed)
+        self.rng = as_generator(seed)
         K = self.omegas.size
         self.counts = np.zeros(K)
         self.sums = np.zeros(K)

@@ -31,7 +31,7 @@ from .. import backend as bk
 from ..krylov import cg_result
 from ..krylov.preconditioners import Preconditioner
 from ..linsys import make_system
-from ..result import REASONS, SolveResult
+from ..result import ZERO_RHS, SolveResult, Status
 from .kernels import kernels
 from .theory import jacobi_radius_from_rate, young_omega
 
@@ -219,28 +219,85 @@ def jacobi_bound(A: Any) -> float:
                                                parts.diag))
 
 
+_STATUS = {0: Status.CONVERGED, 1: Status.MAXITER, 2: Status.NONFINITE, 3: Status.STAGNATION}
+
+
 def _finish(x, k, residuals, status, t0, omega, ordering, sweeps, extra=None) -> SolveResult:
-    reason = {0: "converged", 1: "maxiter", 2: "nonfinite"}[status]
-    info = 0 if status == 0 else (max(k, 1) if status == 1 else -1)
     stats = {"omega": omega, "ordering": ordering, "sweeps": sweeps}
     if extra:
         stats.update(extra)
-    return SolveResult(x=x, converged=status == 0, iterations=int(k), residuals=residuals,
-                       info=info, reason=REASONS[reason], time=time.perf_counter() - t0,
-                       method="sor", stats=stats)
+    st = _STATUS[int(status)]
+    detail = ""
+    if st is Status.STAGNATION:
+        detail = ("stagnation: the iterate rounded to the precision of b does not meet the "
+                  "tolerance (rounding floor of this precision) - loosen rtol or use float64")
+    return SolveResult(x=x, status=st, iterations=int(k), residuals=residuals,
+                       time=time.perf_counter() - t0, method="sor", stats=stats, detail=detail)
+
+
+def _run_kernel(parts, wdinv, b64, x, tol, steps, history):
+    """Run the fused SOR kernel for at most ``steps`` sweeps from ``x`` (in place);
+    append the residuals to ``history`` (the first entry repeats its last one)."""
+    buf = np.empty(steps + 1)
+    k, status = kernels()["sor_solve"](parts.indptr, parts.indices, parts.data, wdinv, b64, x,
+                                       tol, steps, buf)
+    hist = buf[:k + 1].tolist()
+    history.extend(hist[1:] if history else hist)
+    return int(k), int(status)
+
+
+def _confirm_in_precision(parts, wdinv, b64, x, out_dtype, tol, k, status, maxiter, history):
+    """Test convergence of the iterate *as returned*, rounded to ``out_dtype``.
+
+    The numba kernel iterates in float64; a float32 caller gets ``x`` rounded to float32,
+    whose residual can exceed the tolerance the float64 iterate met.  The rounded
+    iterate's residual is measured in float64; while it misses ``tol`` the float64
+    iteration continues to a tighter threshold.  When tightening stops helping, the
+    rounding of ``x`` itself is the floor: STAGNATION (status 3), never a false
+    convergence.  Returns ``(k, status, sweeps_added, true_residual)``.
+    """
+    sweeps = 0
+    inner = tol
+    previous = math.inf
+    while True:
+        true = float(np.linalg.norm(b64 - parts.matrix @ x.astype(out_dtype).astype(np.float64)))
+        if status == 2:
+            return k, 2, sweeps, true
+        if true <= tol:
+            return k, 0, sweeps, true
+        if status == 1 or k >= maxiter:
+            return k, 1, sweeps, true
+        if true > 0.9 * previous or inner < 1e-6 * tol:
+            return k, 3, sweeps, true
+        previous = true
+        inner = inner * 0.5 * tol / true
+        dk, status = _run_kernel(parts, wdinv, b64, x, inner, maxiter - k, history)
+        k += dk
+        sweeps += dk + 1
+
+
+def _out_dtype(b) -> np.dtype:
+    return bk.to_numpy(b[:1]).dtype
 
 
 def _sor_lexicographic(parts: CSRParts, system, omega, tol, maxiter, t0):
     b = system.b
+    out_dtype = _out_dtype(b)
     b64 = np.ascontiguousarray(bk.to_numpy(b), dtype=np.float64)
     x = np.zeros_like(b64) if system.x0 is None else \
         np.array(bk.to_numpy(system.x0), dtype=np.float64)
-    residuals = np.empty(maxiter + 1)
-    k, status = kernels()["sor_solve"](parts.indptr, parts.indices, parts.data,
-                                       omega / parts.diag, b64, x, tol, maxiter, residuals)
-    x_out = bk.asarray(x.astype(bk.to_numpy(b[:1]).dtype, copy=False), like=b)
-    return _finish(x_out, k, residuals[:k + 1].tolist(), int(status), t0, omega,
-                   "lexicographic", int(k) + 1)
+    wdinv = omega / parts.diag
+    history: list = []
+    k, status = _run_kernel(parts, wdinv, b64, x, tol, maxiter, history)
+    sweeps = k + 1
+    extra = {}
+    if out_dtype != np.float64:
+        k, status, more, true = _confirm_in_precision(parts, wdinv, b64, x, out_dtype, tol, k,
+                                                      status, maxiter, history)
+        sweeps += more
+        extra["true_residual"] = true
+    x_out = bk.asarray(x.astype(out_dtype, copy=False), like=b)
+    return _finish(x_out, k, history, status, t0, omega, "lexicographic", sweeps, extra)
 
 
 def _sor_red_black(A, system, omega, tol, maxiter, t0):
@@ -271,7 +328,16 @@ def _sor_red_black(A, system, omega, tol, maxiter, t0):
     return _finish(x, k, residuals, status, t0, omega, "red-black", k)
 
 
-def sor(A: Any, b: Any, omega: float = 1.5, x0: Any = None, rtol: float = 1e-8,
+def _zero_rhs(system, t0, omega, ordering, method="sor") -> SolveResult:
+    # b = 0: x = 0 is the exact solution whatever x0 is (SciPy returns it too); iterating
+    # from x0 towards it could never meet the threshold max(rtol * 0, atol) = 0.
+    return SolveResult(x=bk.zeros_like(system.b), status=Status.CONVERGED, iterations=0,
+                       residuals=[0.0], time=time.perf_counter() - t0, method=method,
+                       stats={"omega": omega, "ordering": ordering, "sweeps": 0},
+                       detail=ZERO_RHS)
+
+
+def sor(A: Any, b: Any, *, omega: float = 1.5, x0: Any = None, rtol: float = 1e-6,
         atol: float = 0.0, maxiter: int | None = None, ordering: str = "auto") -> SolveResult:
     """Solve ``A x = b`` by successive over-relaxation.
 
@@ -281,13 +347,17 @@ def sor(A: Any, b: Any, omega: float = 1.5, x0: Any = None, rtol: float = 1e-8,
         Nonzero diagonal.  SOR converges for every ``0 < omega < 2`` when ``A`` is
         symmetric positive definite (Ostrowski-Reich).
     b : array, shape (n,)
-        NumPy, torch or CuPy; the answer comes back on its backend.
+        NumPy, torch or CuPy; the answer comes back on its backend and dtype.
     omega : float
         Relaxation parameter in (0, 2); ``omega = 1`` is Gauss-Seidel.
     x0 : array, optional
-        Starting guess (zeros by default).
+        Starting guess (zeros by default).  With ``b = 0`` the answer is ``x = 0``
+        whatever ``x0`` is.
     rtol, atol : float
-        Stop when ``||b - A x|| <= max(rtol ||b||, atol)``.
+        Stop when ``||b - A x|| <= max(rtol ||b||, atol)`` (default ``rtol=1e-6``, the
+        library's linear-solve default).  For float32 ``b`` the test is made on the
+        returned float32 iterate (measured in float64); a tolerance below the float32
+        rounding floor ends with ``Status.STAGNATION``, not a false convergence.
     maxiter : int, optional
         Most sweeps (``10 n`` by default).
     ordering : {"auto", "lexicographic", "red-black"}
@@ -315,29 +385,26 @@ def sor(A: Any, b: Any, omega: float = 1.5, x0: Any = None, rtol: float = 1e-8,
     """
     t0 = time.perf_counter()
     omega = check_omega(omega)
-    system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter)
+    system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, rescale=True)
     if "complex" in str(system.dtype):
         raise TypeError("b is complex: SOR here supports real systems only")
-    maxiter = 10 * system.n if maxiter is None else int(maxiter)
-    tol = max(float(rtol) * system.bnorm, float(atol))
+    maxiter = system.maxiter
+    tol = float(system.tol)
     chosen = _choose_ordering(A, system.b, ordering)
-    if system.bnorm == 0.0 and system.x0 is None:
-        return SolveResult(x=bk.zeros_like(system.b), converged=True, iterations=0,
-                           residuals=[0.0], info=0, reason=REASONS["zero_rhs"],
-                           time=time.perf_counter() - t0, method="sor",
-                           stats={"omega": omega, "ordering": chosen, "sweeps": 0})
+    if system.bnorm == 0.0:
+        return _zero_rhs(system, t0, omega, chosen)
     if chosen == "lexicographic":
         if not _host_array(system.b):
             raise TypeError("ordering='lexicographic' runs numba kernels in host memory (NumPy "
                             "or CPU torch); use ordering='red-black' with a stencil operator "
                             "on the GPU")
         parts = A if isinstance(A, CSRParts) else csr_parts(A)
-        return _sor_lexicographic(parts, system, omega, tol, maxiter, t0)
+        return system.finish(_sor_lexicographic(parts, system, omega, tol, maxiter, t0))
     if not _has_stencil(A):
         raise TypeError("SOR on a GPU array needs a stencil operator (red-black ordering, "
                         "e.g. lrsolve.operators.poisson_operator(..., backend=...)); general "
                         "sparse matrices are supported in host memory only")
-    return _sor_red_black(A, system, omega, tol, maxiter, t0)
+    return system.finish(_sor_red_black(A, system, omega, tol, maxiter, t0))
 
 
 class SSOR(Preconditioner):
@@ -367,7 +434,7 @@ class SSOR(Preconditioner):
     (True, True)
     """
 
-    def __init__(self, A: Any, omega: float = 1.0, ordering: str = "auto",
+    def __init__(self, A: Any, omega: float = 1.0, *, ordering: str = "auto",
                  backend: str | None = None):
         t0 = time.perf_counter()
         self.omega = check_omega(omega)
@@ -390,7 +457,14 @@ class SSOR(Preconditioner):
             self._red = None
         self.setup_time = time.perf_counter() - t0
 
-    def matvec(self, r):
+    def matvec(self, v):
+        """``M^{-1} v`` for ``v`` of shape ``(n,)``, or column by column for ``(n, k)``."""
+        self._check(v, "v")
+        if v.ndim == 2:
+            return self._columns(v, self._apply)
+        return self._apply(v)
+
+    def _apply(self, r):
         if self.ordering == "lexicographic":
             if not _host_array(r):
                 raise TypeError("this SSOR runs numba kernels in host memory (NumPy or CPU "
@@ -408,15 +482,15 @@ class SSOR(Preconditioner):
         black = 1.0 - red
         # (D + w L) y = r with reds first: reds only see the diagonal, blacks see reds.
         y_red = red * r / d
-        y = y_red + black * (r - w * (bk.matvec(A, y_red) - d * y_red)) / d
+        y = y_red + black * (r - w * ((A @ y_red) - d * y_red)) / d
         y = d * y
         # (D + w U) z = D y with blacks first (U maps black columns into red rows).
         z_black = black * y / d
-        z = z_black + red * (y - w * (bk.matvec(A, z_black) - d * z_black)) / d
+        z = z_black + red * (y - w * ((A @ z_black) - d * z_black)) / d
         return (w * (2.0 - w)) * z
 
 
-def ssor_cg(A: Any, b: Any, omega: float = 1.0, x0: Any = None, rtol: float = 1e-8,
+def ssor_cg(A: Any, b: Any, *, omega: float = 1.0, x0: Any = None, rtol: float = 1e-6,
             atol: float = 0.0, maxiter: int | None = None, M: SSOR | None = None,
             callback=None, ordering: str = "auto") -> SolveResult:
     """Conjugate gradients preconditioned by SSOR(``omega``) (via :func:`lrsolve.krylov.cg_result`).
@@ -435,6 +509,8 @@ def ssor_cg(A: Any, b: Any, omega: float = 1.0, x0: Any = None, rtol: float = 1e
     if M is None:
         omega = check_omega(omega)
         M = SSOR(A, omega, ordering=ordering, backend=bk.backend_name(b))
+    elif not isinstance(M, SSOR):
+        raise TypeError(f"M must be an SSOR preconditioner (or None), got {type(M).__name__}")
     res = cg_result(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback)
     res.method = "ssor-cg"
     res.stats.update(omega=M.omega, ordering=M.ordering, setup_time=M.setup_time)
@@ -442,7 +518,7 @@ def ssor_cg(A: Any, b: Any, omega: float = 1.0, x0: Any = None, rtol: float = 1e
     return res
 
 
-def adaptive_sor(A: Any, b: Any, x0: Any = None, rtol: float = 1e-8, atol: float = 0.0,
+def adaptive_sor(A: Any, b: Any, *, x0: Any = None, rtol: float = 1e-6, atol: float = 0.0,
                  maxiter: int | None = None, omega0: float = 1.0, mu0: float | None = None,
                  chunk: int = 8, damping: float = 0.75, settle_tol: float = 0.02) -> SolveResult:
     """Adaptive SOR in the manner of Hageman & Young (1981, ch. 9): learn omega in one solve.
@@ -469,12 +545,33 @@ def adaptive_sor(A: Any, b: Any, x0: Any = None, rtol: float = 1e-8, atol: float
     (True, True)
     """
     t0 = time.perf_counter()
-    system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter)
-    maxiter = 10 * system.n if maxiter is None else int(maxiter)
-    tol = max(float(rtol) * system.bnorm, float(atol))
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int (sweeps between estimates), got {chunk!r}")
+    chunk = int(chunk)
+    if mu0 is not None:
+        mu0 = _real_in(mu0, "mu0", 0.0, 1.0, "the Jacobi spectral radius estimate; SOR "
+                       "converges for every omega only when it is below 1")
+    damping = _real_in(damping, "damping", 0.0, 1.0, "the exponent of the H&Y test", low_open=True,
+                       high_closed=True)
+    settle_tol = _real_in(settle_tol, "settle_tol", 0.0, math.inf, "a relative tolerance",
+                          low_open=True)
+    system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, rescale=True)
+    if "complex" in str(system.dtype):
+        raise TypeError("b is complex: SOR here supports real systems only")
+    maxiter = system.maxiter
+    tol = float(system.tol)
+    omega_start = young_omega(mu0) if mu0 is not None else check_omega(omega0, "omega0")
+    if system.bnorm == 0.0:
+        res = _zero_rhs(system, t0, omega_start, "lexicographic")
+        res.method = "adaptive-sor"
+        res.stats.update(mu=mu0, omegas=[omega_start], mu_estimates=[])
+        return res
+    if not _host_array(system.b):
+        raise TypeError("adaptive_sor runs numba kernels in host memory (NumPy or CPU torch)")
     parts = A if isinstance(A, CSRParts) else csr_parts(A)
-    mu = None if mu0 is None else float(mu0)
-    omega = young_omega(mu) if mu is not None else check_omega(omega0, "omega0")
+    mu = mu0
+    omega = omega_start
+    out_dtype = _out_dtype(system.b)
     b64 = np.ascontiguousarray(bk.to_numpy(system.b), dtype=np.float64)
     x = np.zeros_like(b64) if system.x0 is None else np.array(bk.to_numpy(system.x0), np.float64)
     sor_solve = kernels()["sor_solve"]
@@ -513,9 +610,32 @@ def adaptive_sor(A: Any, b: Any, x0: Any = None, rtol: float = 1e-8, atol: float
                         omega = omega_new
                         omegas.append(omega)
                         since_change = [since_change[-1]]
-    x_out = bk.asarray(x.astype(bk.to_numpy(system.b[:1]).dtype, copy=False), like=system.b)
+    extra = {"mu": mu, "omegas": omegas, "mu_estimates": estimates}
+    if out_dtype != np.float64:
+        total, status, more, true = _confirm_in_precision(
+            parts, omega / parts.diag, b64, x, out_dtype, tol, total, int(status), maxiter,
+            residuals)
+        sweeps += more
+        extra["true_residual"] = true
+    x_out = bk.asarray(x.astype(out_dtype, copy=False), like=system.b)
     res = _finish(x_out, total, residuals, int(status), t0, omega, "lexicographic", sweeps,
-                  extra={"mu": mu, "omegas": omegas,
-                                                     "mu_estimates": estimates})
+                  extra=extra)
     res.method = "adaptive-sor"
-    return res
+    return system.finish(res)
+
+
+def _real_in(value, name, low, high, what, *, low_open=False, high_closed=False) -> float:
+    """``value`` as a float in ``[low, high)`` (bounds per the flags), else ``ValueError``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    ok_low = v > low if low_open else v >= low
+    ok_high = v <= high if high_closed else v < high
+    if not math.isfinite(v) or not (ok_low and ok_high):
+        lb = "(" if low_open else "["
+        hb = "]" if high_closed else ")"
+        raise ValueError(f"{name} must lie in {lb}{low}, {high}{hb} ({what}), got {value!r}")
+    return v

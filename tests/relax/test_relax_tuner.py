@@ -14,8 +14,8 @@ from lrsolve.relax import BanditSOR
 def run(tuner, seq, start, stop):
     out = []
     for item in seq[start:stop]:
-        x, stats = tuner.solve(item.A, item.b, x0=item.x0, rtol=1e-8, context=item.context)
-        out.append((stats["omega"], stats["iterations"]))
+        r = tuner.solve(item.A, item.b, x0=item.x0, rtol=1e-8, context=item.context)
+        out.append((r.stats["omega"], r.stats["iterations"]))
     return out
 
 
@@ -42,7 +42,8 @@ def test_stats_and_solution():
     seq = shifted_laplacian_sequence(T=3, n=12, seed=0)
     tuner = BanditSOR(seed=0)
     for item in seq:
-        x, stats = tuner.solve(item.A, item.b, rtol=1e-9)
+        r = tuner.solve(item.A, item.b, rtol=1e-9)
+        x, stats = r.x, r.stats
         assert {"omega", "iterations", "converged"} <= set(stats)
         assert stats["converged"] and 0 < stats["omega"] < 2
         assert np.linalg.norm(item.b - item.A @ x) <= 1e-9 * np.linalg.norm(item.b)
@@ -52,8 +53,9 @@ def test_stats_and_solution():
 def test_cap_costs_the_cap_and_finishes_with_a_safe_method():
     A = lr.operators.poisson_operator(30, 2, shift=1e-3, scaled=False)
     b = np.random.default_rng(0).standard_normal(900)
-    tuner = BanditSOR(learner="tsallis-inf", omegas=[1.0], max_iterations=25, seed=0)
-    x, stats = tuner.solve(A, b, rtol=1e-8)
+    tuner = BanditSOR(learner="tsallis-inf", omegas=[1.0], maxiter=25, seed=0)
+    r = tuner.solve(A, b, rtol=1e-8)
+    x, stats = r.x, r.stats
     assert stats["capped"] and stats["iterations"] == 25 and stats["cost"] == 25
     assert stats["fallback_iterations"] > 0 and stats["converged"]
     assert np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b)
@@ -63,9 +65,9 @@ def test_warm_start_uses_fewer_iterations():
     A = lr.operators.poisson_operator(20, 2, shift=0.01, scaled=False)
     b = np.random.default_rng(1).standard_normal(400)
     x_exact = np.linalg.solve(A.to_csr().toarray(), b)
-    cold = BanditSOR(learner="tsallis-inf", omegas=[1.7], seed=0).solve(A, b)[1]
+    cold = BanditSOR(learner="tsallis-inf", omegas=[1.7], seed=0).solve(A, b).stats
     warm = BanditSOR(learner="tsallis-inf", omegas=[1.7], seed=0).solve(
-        A, b, x0=x_exact + 1e-6 * np.random.default_rng(2).standard_normal(400))[1]
+        A, b, x0=x_exact + 1e-6 * np.random.default_rng(2).standard_normal(400)).stats
     assert warm["iterations"] < 0.5 * cold["iterations"]
 
 
@@ -74,11 +76,13 @@ def test_ssor_cg_method_and_torch_red_black():
     seq = shifted_laplacian_sequence(T=4, n=16, seed=0)
     tuner = BanditSOR(method="ssor-cg", seed=0)
     for item in seq:
-        x, stats = tuner.solve(item.A, item.b, rtol=1e-8)
+        r = tuner.solve(item.A, item.b, rtol=1e-8)
+        x, stats = r.x, r.stats
         assert stats["converged"] and stats["method"] == "ssor-cg"
     A_t = lr.operators.poisson_operator(16, 2, shift=0.05, scaled=False, backend="torch")
     b_t = torch.from_numpy(seq[0].b)
-    x, stats = BanditSOR(learner="tsallis-inf", seed=0).solve(A_t, b_t, rtol=1e-8)
+    r = BanditSOR(learner="tsallis-inf", seed=0).solve(A_t, b_t, rtol=1e-8)
+    x, stats = r.x, r.stats
     assert isinstance(x, torch.Tensor) and stats["converged"]
 
 
@@ -115,8 +119,8 @@ def test_load_rejects_garbage(tmp_path):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="method"):
         BanditSOR(method="jacobi")
-    with pytest.raises(ValueError, match="max_iterations"):
-        BanditSOR(max_iterations=0)
+    with pytest.raises(ValueError, match="maxiter"):
+        BanditSOR(maxiter=0)
     with pytest.raises(TypeError, match="learner"):
         BanditSOR(learner=3)
     with pytest.raises(ValueError, match="omegas"):
@@ -127,7 +131,8 @@ def test_seconds_cost_and_hageman_young_learner():
     seq = shifted_laplacian_sequence(T=3, n=16, seed=3)
     tuner = BanditSOR(learner="hageman-young", cost="seconds", seed=0)
     for item in seq:
-        x, stats = tuner.solve(item.A, item.b, rtol=1e-8)
+        r = tuner.solve(item.A, item.b, rtol=1e-8)
+        x, stats = r.x, r.stats
         assert stats["converged"] and stats["cost"] == stats["time"] > 0
         # classical Hageman-Young: every solve starts at omega = 1 and adapts upwards
         assert stats["omega"] == 1.0 and stats["omega_final"] > 1.5
