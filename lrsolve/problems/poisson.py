@@ -64,7 +64,7 @@ def _rhs(kind: Any, n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
 
 def poisson(n: int = 128, dim: int = 2, coefficient: Any = None, rhs: Any = "random",
             seed: int | None = 0, backend: str = "numpy", device=None, format: str = "stencil",
-            dtype=np.float64, shift: float = 0.0) -> PoissonProblem:
+            dtype=np.float64, shift: float = 0.0, engine: str | None = None) -> PoissonProblem:
     """The discrete Poisson problem ``A u = b`` with ``n`` interior points per axis.
 
     Parameters
@@ -89,6 +89,10 @@ def poisson(n: int = 128, dim: int = 2, coefficient: Any = None, rhs: Any = "ran
         float64 (default) or float32.
     shift : float
         Solve with ``A + shift I`` (Helmholtz-like sign conventions: shift > 0 keeps SPD).
+    engine : None or "petsc"
+        ``"petsc"`` returns a :class:`lrsolve.petsc.DistributedProblem` instead: the same
+        operator on a PETSc DMDA over the ranks of ``COMM_WORLD`` (``format="stencil"`` ->
+        matrix-free shell with halo exchange, ``"csr"`` -> assembled AIJ), ``b`` a PETSc Vec.
 
     Returns
     -------
@@ -102,6 +106,8 @@ def poisson(n: int = 128, dim: int = 2, coefficient: Any = None, rhs: Any = "ran
     >>> P.A.shape, P.meta["unknowns"]
     ((4096, 4096), 4096)
     """
+    if engine not in (None, "petsc"):
+        raise ValueError(f"engine must be None or 'petsc', got {engine!r}")
     if format not in ("stencil", "csr"):
         raise ValueError(f"format must be 'stencil' or 'csr', got {format!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -121,4 +127,10 @@ def poisson(n: int = 128, dim: int = 2, coefficient: Any = None, rhs: Any = "ran
         "coefficient": "constant" if op.coefficient is None else "variable",
         "grid_shape": op.grid_shape, "seed": seed, "shift": shift,
     }
-    return PoissonProblem(A=A, b=b, meta=meta)
+    problem = PoissonProblem(A=A, b=b, meta=meta)
+    if engine == "petsc":
+        # Distributed over COMM_WORLD on a DMDA (lrsolve.petsc, optional; imported here only).
+        from ..petsc import to_petsc
+        return to_petsc(PoissonProblem(A=op, b=b, meta=meta),
+                        format="matfree" if format == "stencil" else "aij")
+    return problem
