@@ -5,7 +5,10 @@ Quick start::
     import lrsolve as lr
     P = lr.problems.poisson(n=128, dim=2)
     r = lr.solve(P.A, P.b, method="pcg-amg", rtol=1e-8)
-    r.converged, r.iterations
+    r.converged, r.iterations, r.status
+
+    S = lr.Solver(P.A, method="pcg-amg", rtol=1e-8)   # setup once
+    r = S.solve(P.b); S.update(A_new)                  # solve many, update
 
 Method families live in subpackages that load on first use: ``lr.dcdm``, ``lr.relax``,
 ``lr.optimize``, ``lr.completion``, ``lr.tensors``, ``lr.neural``, ``lr.bench``.
@@ -15,19 +18,26 @@ from __future__ import annotations
 import importlib
 
 from . import backend
-from .result import SolveResult
+from .result import Result, SolveResult, Status
+from .operators import Operator, as_operator
 from .krylov import cg
-from .solve import solve, METHODS
+from .solvers import Method, Solver, register, solve
 
 __version__ = "0.1.0"
 
 _SUBPACKAGES = ("operators", "problems", "krylov", "sketch", "dcdm", "relax", "optimize",
-                "completion", "tensors", "neural", "bench")
+                "completion", "tensors", "neural", "bench", "multigrid", "autodiff", "petsc",
+                "solvers", "methods", "io", "seeding")
 
-__all__ = ["cg", "solve", "SolveResult", "METHODS", "backend", *_SUBPACKAGES]
+__all__ = ["cg", "solve", "Solver", "Method", "register", "as_operator",
+           "Operator", "Status", "Result", "SolveResult", "METHODS", "backend",
+           *_SUBPACKAGES]
 
 
 def __getattr__(name):
+    if name == "METHODS":
+        from .solvers import methods
+        return tuple(methods())
     if name in _SUBPACKAGES:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
@@ -36,4 +46,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBPACKAGES))
+    return sorted(set(globals()) | set(_SUBPACKAGES) | {"METHODS"})

@@ -8,9 +8,11 @@ CSR tensors.  Everything a solver needs to stay on the caller's backend lives he
 * :func:`namespace` - the array namespace of several inputs, or a ``TypeError`` when
   they mix backends (a torch matrix with a NumPy vector, say);
 * :func:`backend_name`, :func:`device_of`, :func:`to_numpy`, :func:`asarray`;
-* :func:`matvec` - ``A @ x`` for dense arrays, sparse matrices of each backend,
-  ``scipy.sparse.linalg.LinearOperator`` and lrsolve operators;
-* :func:`inner`, :func:`norm` - reductions returning Python scalars.
+* :func:`inner`, :func:`norm` - reductions returning Python scalars (the norm computed
+  without overflow or underflow, as LAPACK's ``nrm2`` does).
+
+Operator kinds (dense, sparse, LinearOperator, callables, stencils) are known in one
+place only: :func:`lrsolve.operators.as_operator`.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 import array_api_compat
 
 __all__ = [
-    "namespace", "backend_name", "device_of", "to_numpy", "asarray", "matvec",
+    "namespace", "backend_name", "device_of", "to_numpy", "asarray",
     "inner", "norm", "is_sparse", "is_torch", "is_cupy", "check_finite",
     "real_dtype", "zeros_like", "copy",
 ]
@@ -207,29 +209,6 @@ def copy(x: Any):
     return x.copy()
 
 
-def matvec(A: Any, x: Any):
-    """``A @ x`` for every kind of operator lrsolve accepts, on the backend of ``x``.
-
-    Dense arrays, scipy.sparse / cupyx.scipy.sparse matrices, torch sparse CSR tensors,
-    ``scipy.sparse.linalg.LinearOperator``, lrsolve operators (anything with ``matvec``
-    or ``@``), and plain callables ``x -> A x``.
-    """
-    if is_torch(A):
-        if A.layout != _torch().strided:
-            return (A @ x.reshape(-1, 1)).reshape(-1) if x.ndim == 1 else A @ x
-        return A @ x
-    mv = getattr(A, "matvec", None)
-    if mv is not None:
-        y = mv(x)
-        return y.reshape(-1) if getattr(y, "ndim", 1) > 1 and x.ndim == 1 else y
-    if hasattr(A, "__matmul__") or isinstance(A, np.ndarray):
-        return A @ x
-    if callable(A):
-        return A(x)
-    raise TypeError(f"A of type {type(A).__name__} is not an operator: give an array, a sparse "
-                    "matrix, a LinearOperator or a callable x -> A @ x")
-
-
 def inner(a: Any, b: Any):
     """``sum(conj(a) * b)`` as a Python scalar (complex only when the inputs are)."""
     if is_torch(a):
@@ -242,14 +221,75 @@ def inner(a: Any, b: Any):
     return np.vdot(a, b).item()
 
 
-def norm(a: Any) -> float:
-    """Euclidean norm as a Python float."""
+def _plain_norm(a: Any, axis=None):
     if is_torch(a):
-        return float(_torch().linalg.vector_norm(a).item())
+        return _torch().linalg.vector_norm(a, dim=axis)
     if is_cupy(a):  # pragma: no cover
         import cupy
-        return float(cupy.linalg.norm(a).item())
-    return float(np.linalg.norm(a))
+        return cupy.linalg.norm(a, axis=axis)
+    with np.errstate(over="ignore", under="ignore"):
+        return np.linalg.norm(a, axis=axis)
+
+
+def _amax(a: Any, axis=None):
+    if is_torch(a):
+        t = a.abs()
+        return t.amax() if axis is None else t.amax(dim=axis)
+    if is_cupy(a):  # pragma: no cover
+        import cupy
+        return cupy.abs(a).max(axis=axis)
+    return np.abs(a).max(axis=axis) if np.size(a) else np.zeros(() if axis is None else
+                                                                 a.shape[1 - axis])
+
+
+# A sum of squares is safe while every |a_i| lies in [2^-480, 2^480] (float64), resp.
+# [2^-60, 2^60] (float32): no square over/underflows beyond what rounding hides.
+def _safe_range(a) -> tuple[float, float]:
+    if is_torch(a):
+        fi = _torch().finfo(a.dtype)
+        eps, tiny, big = fi.eps, fi.tiny, fi.max
+    else:
+        fi = np.finfo(np.dtype(a.dtype) if np.dtype(a.dtype).kind in "fc" else np.float64)
+        eps, tiny, big = float(fi.eps), float(fi.tiny), float(fi.max)
+    return math.sqrt(tiny / eps), math.sqrt(big) * eps
+
+
+def norm(a: Any) -> float:
+    """Euclidean norm as a Python float, without overflow or underflow.
+
+    The plain sum of squares is used when it is safe (the common case costs one pass);
+    otherwise the vector is scaled by its largest entry first, so ``b * 1e-170`` and
+    ``b * 1e160`` get their true norms (1e-170 ||b||, 1e160 ||b||).
+    """
+    val = float(_plain_norm(a))
+    lo, hi = _safe_range(a)
+    if lo <= val <= hi or not math.isfinite(val) and not _all_finite(a):
+        return val
+    m = float(_amax(a))
+    if m == 0.0 or not math.isfinite(m):
+        return val if m == 0.0 else m
+    return m * float(_plain_norm(a / m))
+
+
+def column_norms(a: Any) -> np.ndarray:
+    """Euclidean norms of the columns of an ``(n, k)`` block as a float64 NumPy array,
+    without overflow or underflow."""
+    vals = np.asarray(to_numpy(_plain_norm(a, axis=0)), dtype=np.float64).reshape(-1)
+    lo, hi = _safe_range(a)
+    bad = ~((vals >= lo) & (vals <= hi))
+    if bad.any():
+        for j in np.flatnonzero(bad):
+            vals[j] = norm(a[:, int(j)])
+    return vals
+
+
+def _all_finite(a) -> bool:
+    if is_torch(a):
+        return bool(_torch().isfinite(a).all().item())
+    if is_cupy(a):  # pragma: no cover
+        import cupy
+        return bool(cupy.isfinite(a).all().item())
+    return bool(np.isfinite(a).all())
 
 
 def check_finite(x: Any, name: str) -> None:

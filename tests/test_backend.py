@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import lrsolve as lr
 import pytest
 import scipy.sparse as sp
 
@@ -28,17 +29,17 @@ def test_roundtrip_preserves_values_and_dtype():
     assert np.array_equal(bk.to_numpy(torch.ones(3)), np.ones(3))
 
 
-def test_matvec_kinds(rng):
+def test_as_operator_matvec_kinds(rng):
     torch = pytest.importorskip("torch")
     A = sp.random(20, 20, density=0.3, random_state=0, format="csr")
     x = rng.standard_normal(20)
     ref = A @ x
     from scipy.sparse.linalg import aslinearoperator
-    np.testing.assert_allclose(bk.matvec(aslinearoperator(A), x), ref)
-    np.testing.assert_allclose(bk.matvec(A.toarray(), x), ref)
-    np.testing.assert_allclose(bk.matvec(lambda v: A @ v, x), ref)
+    np.testing.assert_allclose(lr.as_operator(aslinearoperator(A)) @ x, ref)
+    np.testing.assert_allclose(lr.as_operator(A.toarray()) @ x, ref)
+    np.testing.assert_allclose(lr.as_operator(lambda v: A @ v, shape=(20, 20)) @ x, ref)
     T = torch.from_numpy(A.toarray()).to_sparse_csr()
-    np.testing.assert_allclose(bk.matvec(T, torch.from_numpy(x)).numpy(), ref, rtol=1e-12)
+    np.testing.assert_allclose((lr.as_operator(T) @ torch.from_numpy(x)).numpy(), ref, rtol=1e-12)
 
 
 def test_inner_and_norm(rng):

@@ -83,3 +83,96 @@ def usable(b, x0) -> bool:
     if x0 is not None:
         ok = ok and isinstance(x0, np.ndarray) and x0.dtype == b.dtype
     return ok
+
+
+# -- block kernels: (n, k) C-contiguous blocks, k right-hand sides per row ------------------
+# Parallel over row chunks (prange); per-chunk partial sums are reduced serially, so the
+# result does not depend on thread scheduling (same inputs, same bits).
+
+_B: dict = {}
+_CHUNKS = 64
+
+
+def block_kernels():
+    if _B:
+        return _B
+    import numba as nb
+
+    @nb.njit(cache=True, parallel=True)
+    def dot(a, b):
+        n, k = a.shape
+        size = (n + _CHUNKS - 1) // _CHUNKS
+        part = np.zeros((_CHUNKS, k))
+        for c in nb.prange(_CHUNKS):
+            lo = c * size
+            hi = min(n, lo + size)
+            for i in range(lo, hi):
+                for j in range(k):
+                    part[c, j] += a[i, j] * b[i, j]
+        out = np.zeros(k)
+        for c in range(_CHUNKS):
+            for j in range(k):
+                out[j] += part[c, j]
+        return out
+
+    @nb.njit(cache=True, parallel=True)
+    def update(x, r, p, q, alpha):
+        n, k = x.shape
+        size = (n + _CHUNKS - 1) // _CHUNKS
+        part = np.zeros((_CHUNKS, k))
+        for c in nb.prange(_CHUNKS):
+            lo = c * size
+            hi = min(n, lo + size)
+            for i in range(lo, hi):
+                for j in range(k):
+                    x[i, j] += alpha[j] * p[i, j]
+                    rij = r[i, j] - alpha[j] * q[i, j]
+                    r[i, j] = rij
+                    part[c, j] += rij * rij
+        out = np.zeros(k)
+        for c in range(_CHUNKS):
+            for j in range(k):
+                out[j] += part[c, j]
+        return out
+
+    @nb.njit(cache=True, parallel=True)
+    def direction(p, z, beta):
+        n, k = p.shape
+        for i in nb.prange(n):
+            for j in range(k):
+                p[i, j] = z[i, j] + beta[j] * p[i, j]
+
+    @nb.njit(cache=True, parallel=True)
+    def csr_spmm_dot(indptr, indices, data, p, out):
+        n, k = out.shape
+        size = (n + _CHUNKS - 1) // _CHUNKS
+        part = np.zeros((_CHUNKS, k))
+        for c in nb.prange(_CHUNKS):
+            lo = c * size
+            hi = min(n, lo + size)
+            acc = np.zeros(k)
+            for i in range(lo, hi):
+                for j in range(k):
+                    acc[j] = 0.0
+                for t in range(indptr[i], indptr[i + 1]):
+                    a = data[t]
+                    col = indices[t]
+                    for j in range(k):
+                        acc[j] += a * p[col, j]
+                for j in range(k):
+                    out[i, j] = acc[j]
+                    part[c, j] += p[i, j] * acc[j]
+        res = np.zeros(k)
+        for c in range(_CHUNKS):
+            for j in range(k):
+                res[j] += part[c, j]
+        return res
+
+    _B.update(dot=dot, update=update, direction=direction, csr_spmm_dot=csr_spmm_dot)
+    return _B
+
+
+def block_usable(b) -> bool:
+    """Whether the fused block path applies: NumPy, real float32/float64, C-contiguous 2-D."""
+    return (isinstance(b, np.ndarray) and b.ndim == 2 and b.dtype in (np.float64, np.float32)
+            and b.flags.c_contiguous)

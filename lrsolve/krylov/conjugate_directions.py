@@ -33,7 +33,8 @@ from typing import Any, Callable
 
 from .. import backend as bk
 from ..linsys import LinearSystem, make_system
-from ..result import REASONS, SolveResult
+from ..result import SolveResult, Status, ZERO_RHS
+from .monitor import Monitor, curvature_status
 
 __all__ = ["conjugate_directions", "conjugate_directions_system", "identity_direction"]
 
@@ -55,7 +56,8 @@ def _finite(v: float) -> bool:
 
 
 def conjugate_directions_system(system: LinearSystem, direction: Callable | None = None, *,
-                                rtol: float, atol: float, maxiter: int | None,
+                                rtol: float | None = None, atol: float | None = None,
+                                maxiter: int | None = None,
                                 window: int = 2, refresh_every: int | None = None,
                                 callback: Callable | None = None, stall_steps: int = 20,
                                 method: str = "conjugate-directions") -> SolveResult:
@@ -74,14 +76,20 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
     t0 = time.perf_counter()
     A, b = system.matvec, system.b
     generate = direction if direction is not None else identity_direction
-    if maxiter is None:
-        maxiter = 10 * system.n
+    if system.batched:
+        raise ValueError("conjugate directions take one right-hand side; for a block b of "
+                         "shape (n, k) use method='cg'/'pcg-*' or solve column by column")
+    maxiter = system.maxiter if maxiter is None else int(maxiter)
     if refresh_every is None:
         refresh_every = 50 if _eps(b) < 1e-10 else 10
-    tol = max(float(rtol) * system.bnorm, float(atol))
+    tol = system.tol
+    if rtol is not None or atol is not None:
+        tol = max((system.rtol if rtol is None else float(rtol)) * system.bnorm,
+                  system.atol if atol is None else float(atol))
+    monitor = Monitor(tol, floor=math.sqrt(_eps(b)) * system.bnorm)
     if system.bnorm == 0.0:
-        return SolveResult(x=bk.zeros_like(b), converged=True, iterations=0, residuals=[0.0],
-                           info=0, reason=REASONS["zero_rhs"], time=time.perf_counter() - t0,
+        return SolveResult(x=bk.zeros_like(b), status=Status.CONVERGED, iterations=0,
+                           residuals=[0.0], detail=ZERO_RHS, time=time.perf_counter() - t0,
                            method=method, stats={"matvecs": 0, "direction_calls": 0,
                                                  "fallbacks": 0, "stall_restarts": 0,
                                                  "max_a_cosine": 0.0})
@@ -97,29 +105,21 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
     residuals = [rnorm]
     kept: deque = deque(maxlen=window) if window > 0 else deque(maxlen=1)
     dot = bk.inner
-    failed_confirmations = 0
-    best_true = math.inf
     calls = fallbacks = stall_restarts = 0
     max_cos = 0.0
-    status = "maxiter"
+    status = Status.MAXITER
     it = 0
     while True:
-        if rnorm <= tol:
+        if monitor.claims(rnorm):
             r_true = b - A(x)
             matvecs += 1
             true_norm = bk.norm(r_true)
-            if true_norm <= tol:
-                residuals[-1] = true_norm
-                status = "converged"
-                break
-            failed_confirmations = failed_confirmations + 1 if true_norm > 0.5 * best_true else 0
-            best_true = min(best_true, true_norm)
-            if failed_confirmations >= 2:
-                residuals[-1] = true_norm
-                status = "stagnation"
+            residuals[-1] = true_norm
+            verdict = monitor.confirm(true_norm)
+            if verdict is not None:
+                status = verdict
                 break
             r, rnorm = r_true, true_norm
-            residuals[-1] = true_norm
         if it >= maxiter:
             break
         # Stall guard: when the best residual has not dropped 10 % over `stall_steps`
@@ -140,9 +140,11 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
             p = _orthogonalise(r, kept, window, dot)
         Ap = A(p)
         matvecs += 1
-        pAp = float(dot(p, Ap).real) if isinstance(dot(p, Ap), complex) else float(dot(p, Ap))
-        if not (pAp > 0.0):
-            status = "breakdown" if _finite(pAp) else "nonfinite"
+        pAp_raw = dot(p, Ap)
+        pAp = float(pAp_raw.real) if isinstance(pAp_raw, complex) else float(pAp_raw)
+        verdict = curvature_status(pAp)
+        if verdict is not None:
+            status = verdict
             break
         for p_j, Ap_j, pAp_j in kept:
             c = abs(dot(p, Ap_j)) / math.sqrt(pAp * pAp_j)
@@ -151,8 +153,14 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
         it += 1
         x += alpha * p
         if refresh_every and it % refresh_every == 0:
+            recursive = bk.norm(r - alpha * Ap)
             r = b - A(x)
             matvecs += 1
+            verdict = monitor.refreshed(bk.norm(r), recursive)
+            if verdict is Status.STAGNATION:
+                residuals.append(bk.norm(r))
+                status = verdict
+                break
         else:
             r -= alpha * Ap
         if window > 0:
@@ -163,12 +171,10 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
             callback(x)
         if not _finite(rnorm):
             x -= alpha * p
-            status = "nonfinite"
+            status = Status.NONFINITE
             break
-    converged = status == "converged"
-    info = 0 if converged else (max(it, 1) if status in ("maxiter", "stagnation") else -1)
-    return SolveResult(x=x, converged=converged, iterations=it, residuals=residuals, info=info,
-                       reason=REASONS[status], time=time.perf_counter() - t0, method=method,
+    return SolveResult(x=x, status=status, iterations=it, residuals=residuals,
+                       time=time.perf_counter() - t0, method=method,
                        stats={"matvecs": matvecs, "direction_calls": calls,
                               "fallbacks": fallbacks, "stall_restarts": stall_restarts,
                               "max_a_cosine": max_cos, "window": window})
@@ -238,9 +244,9 @@ def conjugate_directions(A: Any, b: Any, direction: Callable | None = None, x0: 
     >>> res.iterations == lr.solve(P.A, P.b, method="cg", rtol=1e-8).iterations
     True
     """
-    system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter)
+    system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, rescale=True)
     if direction is not None and not callable(direction):
         raise TypeError(f"direction must be callable r -> q, got {type(direction).__name__}")
-    return conjugate_directions_system(system, direction, rtol=rtol, atol=atol, maxiter=maxiter,
-                                       window=window, refresh_every=refresh_every,
-                                       callback=callback)
+    res = conjugate_directions_system(system, direction, window=window,
+                                      refresh_every=refresh_every, callback=callback)
+    return system.finish(res)

@@ -18,73 +18,80 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import backend as bk
+from ..operators.base import Operator
+from ..operators.convert import as_operator, host_csr
 
 __all__ = ["Preconditioner", "Jacobi", "IC0", "AMG", "make_preconditioner", "diagonal_of"]
 
 
-class Preconditioner:
-    """Base class: ``M @ r`` applies the preconditioner; ``setup_time`` records the build."""
+class Preconditioner(Operator):
+    """Base class: ``M @ r`` applies the preconditioner (1-D or an ``(n, k)`` block);
+    ``setup_time`` records the build; ``update(A_new)`` rebuilds for a new matrix."""
 
-    shape: tuple
     setup_time: float = 0.0
     backend = "numpy"
+    hermitian = True
 
-    def matvec(self, r):
-        raise NotImplementedError
+    def _check(self, r, name: str = "r"):
+        if getattr(r, "ndim", None) not in (1, 2) or r.shape[0] != self.shape[0]:
+            raise ValueError(f"{name} must have shape ({self.shape[0]},) or ({self.shape[0]}, k) "
+                             f"for this {type(self).__name__}, got "
+                             f"{tuple(getattr(r, 'shape', ()))}")
 
-    def __matmul__(self, r):
-        return self.matvec(r)
+    def _host(self, r, what: str):
+        """``r`` as a NumPy view for a CPU kernel (torch CPU tensors shared, not copied) and
+        a function that returns the result on ``r``'s backend."""
+        name = bk.backend_name(r)
+        if name == "numpy":
+            return r, (lambda y: y)
+        if name == "torch" and r.device.type == "cpu":
+            torch = bk._torch()
+            return r.detach().numpy(), torch.from_numpy
+        raise TypeError(f"{what} runs on the CPU (host memory) and r is a {name} array on "
+                        f"{bk.device_of(r)}; use pcg-jacobi or pcg-mg on the GPU")
 
-    def __call__(self, r):
-        return self.matvec(r)
+    def update(self, A_new: Any) -> None:
+        """Rebuild for a new matrix with the same options."""
+        self.__init__(A_new, **getattr(self, "_options", {}))
 
 
 def diagonal_of(A: Any):
-    """The diagonal of a dense array, sparse matrix (any backend) or lrsolve operator."""
-    if hasattr(A, "diagonal") and not bk.is_torch(A):
-        d = A.diagonal()
-        return np.asarray(d) if sp.issparse(A) else d
-    if bk.is_torch(A):
-        torch = bk._torch()
-        if A.layout == torch.strided:
-            return torch.diagonal(A)
-        coo = A.to_sparse_coo().coalesce()
-        idx, vals = coo.indices(), coo.values()
-        diag = torch.zeros(A.shape[0], dtype=A.dtype, device=A.device)
-        mask = idx[0] == idx[1]
-        diag[idx[0][mask]] = vals[mask]
-        return diag
-    raise TypeError(f"cannot extract the diagonal of {type(A).__name__}; give a matrix or an "
-                    "lrsolve operator")
+    """The diagonal of anything :func:`~lrsolve.operators.as_operator` accepts that has entries."""
+    return as_operator(A).diagonal()
 
 
 class Jacobi(Preconditioner):
-    """Diagonal (Jacobi) preconditioner ``M = diag(A)^{-1}``."""
+    """Diagonal (Jacobi) preconditioner ``M = diag(A)^{-1}`` (any backend and device)."""
 
     def __init__(self, A: Any):
         t0 = time.perf_counter()
-        d = diagonal_of(A)
+        op = as_operator(A)
+        if not op.has_entries:
+            raise TypeError("Jacobi needs the diagonal of A and A is matrix-free: give a "
+                            "matrix, a sparse matrix or a stencil operator")
+        d = op.diagonal()
         dn = bk.to_numpy(d)
-        if np.any(dn == 0) or not np.all(np.isfinite(dn)):
-            raise ValueError("A has a zero or non-finite diagonal entry: Jacobi is undefined")
+        if not np.all(np.isfinite(dn)):
+            raise ValueError("A has a NaN or Inf diagonal entry: Jacobi is undefined")
+        zero = np.flatnonzero(dn == 0)
+        if zero.size:
+            raise ValueError(f"A has a zero diagonal entry (row {int(zero[0])}): Jacobi "
+                             "divides by it")
         self.inverse_diagonal = 1.0 / d
-        self.shape = tuple(A.shape)
-        self.backend = bk.backend_name(A)
+        self.shape = tuple(op.shape)
+        self.backend = op.backend
+        self.device = op.device
+        self.dtype = op.dtype
         self.setup_time = time.perf_counter() - t0
 
     def matvec(self, r):
-        return self.inverse_diagonal * r
+        self._check(r)
+        d = self.inverse_diagonal
+        return d * r if r.ndim == 1 else d[:, None] * r
 
 
-def _to_scipy_csr(A: Any, name: str = "A") -> sp.csr_matrix:
-    if sp.issparse(A):
-        return sp.csr_matrix(A)
-    if hasattr(A, "to_csr"):
-        return sp.csr_matrix(A.to_csr(backend="numpy"))
-    if isinstance(A, np.ndarray):
-        return sp.csr_matrix(A)
-    raise TypeError(f"{name} must be a NumPy/SciPy matrix or an lrsolve operator on the CPU for "
-                    f"this preconditioner, got {type(A).__name__}")
+def _to_scipy_csr(A: Any, name: str = "A", purpose: str = "this preconditioner") -> sp.csr_matrix:
+    return host_csr(A, name=name, purpose=purpose)
 
 
 def _numba():
@@ -166,15 +173,18 @@ def _ic0_kernels():
 class IC0(Preconditioner):
     """Zero fill-in incomplete Cholesky ``A ~ L L^T`` (numba; NumPy / CPU CSR only).
 
-    ``M @ r`` solves ``L L^T z = r``.  Raises ``ValueError`` when the factorisation meets a
-    non-positive pivot (A not SPD, or IC(0) unstable for it).
+    ``M @ r`` solves ``L L^T z = r`` (``r`` of shape ``(n,)`` or ``(n, k)``).  Raises
+    ``ValueError`` when A holds NaN/Inf or the factorisation meets a non-positive pivot
+    (A not SPD, or IC(0) unstable for it); ``TypeError`` for matrix-free or GPU operators.
     """
 
     def __init__(self, A: Any):
         t0 = time.perf_counter()
-        A = _to_scipy_csr(A)
+        A = _to_scipy_csr(A, purpose="IC(0)")
         if A.dtype.kind == "c":
             raise TypeError("IC0 supports real matrices only")
+        if not np.all(np.isfinite(A.data)):
+            raise ValueError("A contains NaN or Inf: IC(0) is undefined")
         L = sp.tril(A, format="csr").astype(np.float64)
         L.sort_indices()
         kernels = _ic0_kernels()
@@ -189,37 +199,71 @@ class IC0(Preconditioner):
         self._indptr = L.indptr.astype(np.int64)
         self._indices = L.indices.astype(np.int64)
         self.shape = A.shape
+        self.dtype = np.dtype(np.float64)
         self.setup_time = time.perf_counter() - t0
 
     def matvec(self, r):
-        if bk.backend_name(r) != "numpy":
-            raise TypeError("IC0 runs on NumPy arrays only (a numba CPU kernel); use Jacobi or "
-                            "AMG-free methods on torch/CuPy")
+        self._check(r)
+        r, back = self._host(r, "IC0 (a numba kernel)")
+        if r.ndim == 2:
+            return back(np.stack([self.matvec(r[:, j]) for j in range(r.shape[1])], axis=1))
+        return back(self._apply1(r))
+
+    def _apply1(self, r):
         out = np.empty(r.shape[0], dtype=np.float64)
         return _ic0_kernels()["solve"](self._indptr, self._indices, self.L.data,
-                                       np.ascontiguousarray(r, dtype=np.float64), out).astype(r.dtype, copy=False)
+                                       np.ascontiguousarray(r, dtype=np.float64),
+                                       out).astype(r.dtype, copy=False)
+
+
+_CYCLES = ("V", "W", "F", "AMLI")
 
 
 class AMG(Preconditioner):
-    """Smoothed-aggregation AMG (PyAMG) applied as one V-cycle per ``M @ r``.
+    """Smoothed-aggregation AMG (PyAMG) applied as one cycle per ``M @ r``.
 
-    The hierarchy is built once; ``self.ml`` is PyAMG's multilevel solver.
-    Extra keyword arguments go to :func:`pyamg.smoothed_aggregation_solver`.
+    The hierarchy is built once; ``self.ml`` is PyAMG's multilevel solver.  PyAMG draws
+    random vectors from NumPy's *global* generator during setup; the build here runs
+    with that generator seeded by ``seed`` and restores the caller's state afterwards,
+    so the same ``seed`` gives the same hierarchy bit for bit and global state is left
+    alone.  Extra keyword arguments go to :func:`pyamg.smoothed_aggregation_solver`.
     """
 
-    def __init__(self, A: Any, cycle: str = "V", **kwargs):
+    def __init__(self, A: Any, cycle: str = "V", seed: int = 0, **kwargs):
         import pyamg
+        if cycle not in _CYCLES:
+            raise ValueError(f"cycle must be one of {_CYCLES}, got {cycle!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         t0 = time.perf_counter()
-        A = _to_scipy_csr(A)
-        self.ml = pyamg.smoothed_aggregation_solver(A, **kwargs)
+        A = _to_scipy_csr(A, purpose="AMG (PyAMG)")
+        if A.dtype.kind == "c":
+            raise TypeError("AMG here supports real matrices only")
+        if not np.all(np.isfinite(A.data)):
+            raise ValueError("A contains NaN or Inf: AMG is undefined")
+        zero = np.flatnonzero(A.diagonal() == 0)
+        if zero.size:
+            raise ValueError(f"A has a zero diagonal entry (row {int(zero[0])}): "
+                             "smoothed-aggregation AMG needs a nonzero diagonal (Jacobi "
+                             "smoothing divides by it)")
+        state = np.random.get_state()
+        try:
+            np.random.seed(int(seed))
+            self.ml = pyamg.smoothed_aggregation_solver(A, **kwargs)
+        finally:
+            np.random.set_state(state)
         self._M = self.ml.aspreconditioner(cycle=cycle)
+        self._options = dict(cycle=cycle, seed=seed, **kwargs)
         self.shape = A.shape
+        self.dtype = A.dtype
         self.setup_time = time.perf_counter() - t0
 
     def matvec(self, r):
-        if bk.backend_name(r) != "numpy":
-            raise TypeError("AMG runs on NumPy arrays only (PyAMG is CPU-only)")
-        return self._M @ r
+        self._check(r)
+        r, back = self._host(r, "AMG (PyAMG)")
+        if r.ndim == 2:
+            return back(np.stack([self._M @ r[:, j] for j in range(r.shape[1])], axis=1))
+        return back(self._M @ r)
 
 
 _PRECONDITIONERS = {"jacobi": Jacobi, "ic0": IC0, "amg": AMG}

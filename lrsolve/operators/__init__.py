@@ -1,5 +1,13 @@
-"""Linear operators: matrix-free Poisson / diffusion stencils, shifts, diagonals."""
-from .base import Diagonal, LinearOperatorBase, Shifted
+"""Linear operators: the operator protocol, ``as_operator``, matrix-free stencils, wrappers.
+
+``as_operator(A)`` (:mod:`lrsolve.operators.convert`) is the one place that knows which
+operator kinds exist; every method and preconditioner goes through it.
+"""
+from .base import Diagonal, LinearOperatorBase, Operator, Shifted
+from .convert import (DenseOperator, FunctionOperator, SparseOperator, as_operator,
+                      csr_to_backend, host_csr, is_operator_like)
 from .stencil import PoissonStencil, poisson_operator
 
-__all__ = ["LinearOperatorBase", "PoissonStencil", "poisson_operator", "Shifted", "Diagonal"]
+__all__ = ["Operator", "LinearOperatorBase", "as_operator", "DenseOperator", "SparseOperator",
+           "FunctionOperator", "csr_to_backend", "host_csr", "is_operator_like",
+           "PoissonStencil", "poisson_operator", "Shifted", "Diagonal"]

@@ -17,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import backend as bk
-from .base import LinearOperatorBase
+from .base import Operator
+from .convert import csr_to_backend
 
 __all__ = ["PoissonStencil", "poisson_operator"]
 
@@ -105,7 +106,61 @@ def _kernels():
                         s -= k2[i, j, k + 1] * u[i, j, k + 1]
                     out[i, j, k] = scale * s + shift * c
 
-    _KERNELS.update(const2d=const2d, const3d=const3d, var2d=var2d, var3d=var3d)
+    # Batched kernels: u has shape grid + (k,), the k right-hand sides contiguous, so the
+    # inner loop over k vectorises and the stencil data are read once for all columns.
+    @nb.njit(cache=True, parallel=True)
+    def bvar2d(u, out, k0, k1, shift):
+        n0, n1, nk = u.shape
+        for i in nb.prange(n0):
+            for j in range(n1):
+                a_w = k0[i, j]
+                a_e = k0[i + 1, j]
+                a_s = k1[i, j]
+                a_n = k1[i, j + 1]
+                dsum = a_w + a_e + a_s + a_n
+                for c in range(nk):
+                    s = (dsum + shift) * u[i, j, c]
+                    if i > 0:
+                        s -= a_w * u[i - 1, j, c]
+                    if i < n0 - 1:
+                        s -= a_e * u[i + 1, j, c]
+                    if j > 0:
+                        s -= a_s * u[i, j - 1, c]
+                    if j < n1 - 1:
+                        s -= a_n * u[i, j + 1, c]
+                    out[i, j, c] = s
+
+    @nb.njit(cache=True, parallel=True)
+    def bvar3d(u, out, k0, k1, k2, shift):
+        n0, n1, n2, nk = u.shape
+        for i in nb.prange(n0):
+            for j in range(n1):
+                for k in range(n2):
+                    a0 = k0[i, j, k]
+                    a1 = k0[i + 1, j, k]
+                    b0 = k1[i, j, k]
+                    b1 = k1[i, j + 1, k]
+                    c0 = k2[i, j, k]
+                    c1 = k2[i, j, k + 1]
+                    dsum = a0 + a1 + b0 + b1 + c0 + c1 + shift
+                    for c in range(nk):
+                        s = dsum * u[i, j, k, c]
+                        if i > 0:
+                            s -= a0 * u[i - 1, j, k, c]
+                        if i < n0 - 1:
+                            s -= a1 * u[i + 1, j, k, c]
+                        if j > 0:
+                            s -= b0 * u[i, j - 1, k, c]
+                        if j < n1 - 1:
+                            s -= b1 * u[i, j + 1, k, c]
+                        if k > 0:
+                            s -= c0 * u[i, j, k - 1, c]
+                        if k < n2 - 1:
+                            s -= c1 * u[i, j, k + 1, c]
+                        out[i, j, k, c] = s
+
+    _KERNELS.update(const2d=const2d, const3d=const3d, var2d=var2d, var3d=var3d,
+                    bvar2d=bvar2d, bvar3d=bvar3d)
     return _KERNELS
 
 
@@ -121,7 +176,7 @@ def _face_coefficients(a: np.ndarray) -> list[np.ndarray]:
     return faces
 
 
-class PoissonStencil(LinearOperatorBase):
+class PoissonStencil(Operator):
     """The operator ``-div(a grad u) + shift * u`` on ``(n,)*dim`` interior points.
 
     Parameters
@@ -201,16 +256,52 @@ class PoissonStencil(LinearOperatorBase):
                               self.backend, self.device, self.dtype)
 
     # -- products ---------------------------------------------------------------------
+    has_entries = True
+    hermitian = True
+
     def matvec(self, x):
         if bk.backend_name(x) != self.backend:
             raise TypeError(f"x is a {bk.backend_name(x)} array but this operator was built for "
                             f"backend={self.backend!r}; build it with backend="
                             f"{bk.backend_name(x)!r} or convert x")
-        if x.shape[-1] != self.shape[1] or x.ndim != 1:
-            raise ValueError(f"x must have shape ({self.shape[1]},), got {tuple(x.shape)}")
+        if x.ndim not in (1, 2) or x.shape[0] != self.shape[1]:
+            raise ValueError(f"x must have shape ({self.shape[1]},) or ({self.shape[1]}, k), "
+                             f"got {tuple(x.shape)}")
         if self.backend == "numpy" and self.dim in (2, 3) and x.dtype.kind == "f":
+            if x.ndim == 2:
+                return self._matvec_numba_block(x)
             return self._matvec_numba(x)
         return self._matvec_sliced(x)
+
+    def rmatvec(self, x):
+        return self.matvec(x)
+
+    def _block_faces(self, dtype):
+        cache = getattr(self, "_bfaces", None)
+        if cache is not None and cache[0] == dtype:
+            return cache[1]
+        if self._faces_np is None:
+            faces = []
+            for axis in range(self.dim):
+                fshape = list(self.grid_shape)
+                fshape[axis] += 1
+                faces.append(np.full(fshape, self.constant * self.scale, dtype=dtype))
+        else:
+            faces = [np.ascontiguousarray(f * self.scale, dtype=dtype) for f in self._faces_np]
+        self._bfaces = (dtype, faces)
+        return faces
+
+    def _matvec_numba_block(self, x: np.ndarray) -> np.ndarray:
+        kernels = _kernels()
+        k = x.shape[1]
+        u = np.ascontiguousarray(x).reshape(self.grid_shape + (k,))
+        out = np.empty_like(u)
+        faces = self._block_faces(u.dtype)
+        if self.dim == 2:
+            kernels["bvar2d"](u, out, faces[0], faces[1], self.shift_value)
+        else:
+            kernels["bvar3d"](u, out, faces[0], faces[1], faces[2], self.shift_value)
+        return out.reshape(x.shape)
 
     def _matvec_numba(self, x: np.ndarray) -> np.ndarray:
         kernels = _kernels()
@@ -236,11 +327,13 @@ class PoissonStencil(LinearOperatorBase):
     def _matvec_sliced(self, x):
         """Vectorised slicing through the array namespace (torch, CuPy, 1-D)."""
         xp = bk.namespace(x)
-        u = xp.reshape(x, self.grid_shape)
+        block = x.ndim == 2
+        gshape = self.grid_shape + ((x.shape[1],) if block else ())
+        u = xp.reshape(x, gshape)
         out = self.shift_value * u if self.shift_value else xp.zeros_like(u)
         for axis in range(self.dim):
             n = self.n
-            zero_shape = list(self.grid_shape)
+            zero_shape = list(gshape)
             zero_shape[axis] = 1
             zeros = xp.zeros(tuple(zero_shape), dtype=u.dtype, device=_xp_device(u))
             padded = xp.concat([zeros, u, zeros], axis=axis)
@@ -251,9 +344,10 @@ class PoissonStencil(LinearOperatorBase):
                 flux = (self.constant * self.scale) * grad
             else:
                 face = self._faces[axis]
-                flux = (face if face.dtype == grad.dtype else xp.astype(face, grad.dtype)) * grad
+                face = face if face.dtype == grad.dtype else xp.astype(face, grad.dtype)
+                flux = (face[..., None] if block else face) * grad
             out = out + (_take_range(flux, 0, n, axis) - _take_range(flux, 1, n + 1, axis))
-        return xp.reshape(out, (-1,))
+        return xp.reshape(out, tuple(x.shape))
 
     # -- structure ----------------------------------------------------------------------
     def diagonal(self):
@@ -320,23 +414,7 @@ def _take_range(a, start, stop, axis):
 _np_range = _take_range
 
 
-def _csr_to_backend(A: sp.csr_matrix, backend: str, device=None):
-    if backend == "numpy":
-        return A
-    if backend == "torch":
-        torch = bk._torch()
-        import warnings
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
-            return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
-                                           torch.from_numpy(A.indices.astype(np.int64)),
-                                           torch.from_numpy(A.data), size=A.shape,
-                                           device=device if device is not None else "cpu",
-                                           check_invariants=False)
-    if backend == "cupy":  # pragma: no cover - needs a GPU
-        import cupyx.scipy.sparse as csp
-        return csp.csr_matrix(A)
-    raise ValueError(f"backend must be 'numpy', 'torch' or 'cupy', got {backend!r}")
+_csr_to_backend = csr_to_backend  # the one converter lives in operators/convert.py
 
 
 def poisson_operator(n: int, dim: int = 2, coefficient: Any = None, shift: float = 0.0,

@@ -71,7 +71,7 @@ def test_torch_csr_matches(rng):
     T = A.to_csr(backend="torch")
     assert T.layout == torch.sparse_csr
     x = rng.standard_normal(64)
-    y = bk.matvec(T, torch.from_numpy(x))
+    y = lr.as_operator(T) @ torch.from_numpy(x)
     np.testing.assert_allclose(y.numpy(), A @ x, rtol=1e-12)
 
 
