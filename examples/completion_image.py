@@ -26,9 +26,10 @@ def main() -> None:
     args = parser.parse_args()
 
     P = lr.problems.completion_image("camera", keep=args.keep, seed=0)
-    U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=args.rank,
+    info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=args.rank,
                                       reg=args.reg, solver=args.solver, test=P.test, seed=0)
-    for sweep, rmse in zip(info["history"]["sweep"], info["history"]["test_rmse"]):
+    U, V = info
+    for sweep, rmse in zip(info.history["sweep"], info.history["test_rmse"]):
         print(f"sweep {sweep:3d}  held-out RMSE {rmse:.4f}")
     print(f"{info['reason']} after {info['time']:.2f} s")
 

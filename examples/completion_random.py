@@ -24,10 +24,11 @@ def main() -> None:
     P = lr.problems.completion_random(args.n, rank=args.rank, oversampling=args.oversampling, seed=0)
     print(f"{P.shape[0]} x {P.shape[1]}, rank {args.rank}: {P.nnz} entries observed "
           f"(rate {P.meta['rate']:.3f})")
-    U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=args.rank,
-                                      solver=args.solver, tol=1e-10, test=P.test)
-    for sweep, res, err in zip(info["history"]["sweep"], info["history"]["train_rel_residual"],
-                               info["history"]["test_rel_error"]):
+    info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=args.rank,
+                                      solver=args.solver, rtol=1e-10, test=P.test)
+    U, V = info
+    for sweep, res, err in zip(info.history["sweep"], info.history["train_rel_residual"],
+                               info.history["test_rel_error"]):
         print(f"sweep {sweep:3d}  train residual {res:.2e}  held-out rel. error {err:.2e}")
     print(f"relative Frobenius error {completion_error(U, V, P.truth):.2e} "
           f"({info['reason']}, {info['time']:.2f} s)")

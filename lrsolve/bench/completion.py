@@ -119,21 +119,22 @@ def _run_altmin(P, solver, rank, *, tol, iters=100, reg=0.0, track=True, **kw):
     from ..problems.completion import completion_error
     callback, curve, t_start, spent = _truth_error_tracker(P.truth) if track else (None, [], [0], [0.0])
     t_start[0] = time.perf_counter()
-    U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=rank,
-                                      solver=solver, tol=tol, iters=iters, reg=reg,
+    info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=rank,
+                                      solver=solver, rtol=tol, maxiter=iters, reg=reg,
                                       callback=callback, test=P.test, **kw)
+    U, V = info
     wall = time.perf_counter() - t_start[0]
-    h = info["history"]
-    per_sweep = np.diff([info["init_time"]] + h["time"])
+    h = info.history
+    per_sweep = np.diff([info.stats["init_time"]] + h["time"])
     # the error tracking (callback) is not the solver's time
     tracking = spent[0]
-    return {"solver": solver, "rank": rank, "reg": reg, "sweeps": info["sweeps"],
-            "wall_seconds": wall, "init_seconds": info["init_time"],
-            "altmin_seconds": info["time"] - tracking, "tracking_seconds": tracking,
+    return {"solver": solver, "rank": rank, "reg": reg, "sweeps": info.iterations,
+            "wall_seconds": wall, "init_seconds": info.stats["init_time"],
+            "altmin_seconds": info.time - tracking, "tracking_seconds": tracking,
             "sweep_seconds_median": float(np.median(per_sweep)),
             "rel_frobenius_error": completion_error(U, V, P.truth),
             "test_rmse": h["test_rmse"][-1], "train_rel_residual": h["train_rel_residual"][-1],
-            "reason": info["reason"], "inner_iterations": h["inner_iterations"],
+            "reason": info.reason, "inner_iterations": h["inner_iterations"],
             "curve": [(float(t), float(e)) for t, e in curve]}
 
 
@@ -173,9 +174,10 @@ def scaling(sizes=(1000, 1414, 2000, 2828, 4000), rank=10, rate=0.05, sweeps=6, 
     for n in sizes:
         P = lr.problems.completion_random(n, rank=rank, rate=rate, seed=seed, test_size=100)
         for solver in ("sketch", "exact"):
-            U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=rank,
-                                              solver=solver, iters=sweeps, tol=0)
-            per = np.diff([info["init_time"]] + info["history"]["time"])
+            info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=rank,
+                                              solver=solver, maxiter=sweeps, rtol=0)
+            U, V = info
+            per = np.diff([info.stats["init_time"]] + info.history["time"])
             rows.append({"n": n, "nnz": P.nnz, "solver": solver,
                          "sweep_seconds": float(np.median(per[1:]))})
             progress(f"scaling n={n} |Omega|={P.nnz} {solver:6s}: {rows[-1]['sweep_seconds']:.4f} s/sweep")
@@ -242,11 +244,12 @@ def crossover(ranks=(10, 20, 40, 80), n=2000, rate=0.4, sweeps=6, seed=0, progre
         P = lr.problems.completion_random(n, rank=k, rate=rate, seed=seed, test_size=100)
         rec = {"rank": k, "per_row": P.nnz / n}
         for solver in ("sketch", "exact"):
-            U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=k,
-                                              solver=solver, iters=sweeps, tol=0)
-            per = np.diff([info["init_time"]] + info["history"]["time"])
+            info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=k,
+                                              solver=solver, maxiter=sweeps, rtol=0)
+            U, V = info
+            per = np.diff([info.stats["init_time"]] + info.history["time"])
             rec[solver] = float(np.median(per))
-            rec[f"{solver}_residual"] = info["history"]["train_rel_residual"][-1]
+            rec[f"{solver}_residual"] = info.history["train_rel_residual"][-1]
         rec["exact_over_sketch"] = rec["exact"] / rec["sketch"]
         out.append(rec)
         progress(f"crossover k={k} |Omega|/row={rec['per_row']:.0f}: sketch {rec['sketch']:.3f} "
@@ -281,19 +284,20 @@ def real(seed=0, progress=print):
         best = None
         for k in ranks:
             for reg in regs:
-                U, V, _ = lr.completion.altmin(*fit, P.shape, rank=k, reg=reg, iters=100)
+                U, V = lr.completion.altmin(*fit, P.shape, rank=k, reg=reg, maxiter=100)
                 e = _rmse(lr.completion.predict(U, V, val[0], val[1]), val[2])
                 if best is None or e < best[0]:
                     best = (e, k, reg)
         _, k, reg = best
         for solver in ("sketch", "exact"):
             t0 = time.perf_counter()
-            U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=k,
-                                              reg=reg, iters=100, solver=solver, test=P.test)
+            info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=k,
+                                              reg=reg, maxiter=100, solver=solver, test=P.test)
+            U, V = info
             rec[f"altmin_{solver}"] = {"rank": k, "reg": reg, "val_rmse": best[0],
-                                       "test_rmse": info["history"]["test_rmse"][-1],
+                                       "test_rmse": info.history["test_rmse"][-1],
                                        "seconds": time.perf_counter() - t0,
-                                       "sweeps": info["sweeps"]}
+                                       "sweeps": info.iterations}
         # SoftImpute: a decreasing lambda path with warm starts (how it is used in
         # practice); lambda picked on the validation split, then the same path refit on
         # all training entries down to the chosen lambda.
@@ -382,7 +386,7 @@ def _warm_up():
     P = lr.problems.completion_random(60, rank=2, rate=0.5, seed=0, test_size=10)
     for solver, reuse in (("sketch", True), ("sketch", False), ("exact", True)):
         lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=2, solver=solver,
-                             reuse=reuse, iters=2)
+                             reuse=reuse, maxiter=2)
 
 
 def main(argv=None) -> int:

@@ -19,19 +19,66 @@ are still checked to ``inner_rtol`` every sweep, only the preconditioner is lagg
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
 import numpy as np
 
 from .. import backend as bk
-from ..sketch import SKETCHES, as_generator, make_sketch
+from ..result import Result, Status
+from ..seeding import as_generator
+from ..sketch import SKETCHES, make_sketch
 from ._observations import GroupLayout, validate_entries, validate_observations
 from ._rowsolve import Ops, solve_chunk
 
-__all__ = ["altmin", "predict"]
+__all__ = ["altmin", "predict", "CompletionResult"]
 
 SOLVERS = ("sketch", "exact")
+
+
+class CompletionResult(Result):
+    """Outcome of :func:`altmin`: factors ``U``, ``V`` with ``M ~ U @ V.T`` (unpacks as ``U, V``).
+
+    Attributes
+    ----------
+    U : array, (m, k)
+    V : array, (n, k)
+        Balanced factors on the backend and dtype of ``values``.
+    status : Status
+        ``CONVERGED`` (training residual <= ``rtol``), ``STAGNATION`` (a sweep lowered the
+        residual by less than ``stall``: the noise level or rounding floor was reached -
+        not a convergence to ``rtol``), ``MAXITER`` or ``NONFINITE``.
+    iterations : int
+        Sweeps done.
+    history : dict of lists
+        Per sweep: ``time`` (cumulative seconds, init included), ``train_rel_residual``,
+        ``inner_iterations``; with ``test``: ``test_rmse``, ``test_rel_error``; with kept
+        preconditioners: ``mean_inner_iterations``, ``refreshed_fraction``.
+    train_rel_residual : float
+        ``||P_Omega(U V^T - M)|| / ||P_Omega(M)||`` after the last sweep.
+    stats : dict
+        ``init_time``, ``solver``, ``sketch``, ``sketch_size``, ``rank``, ``reg``, ``mu``,
+        ``clipped``, ``values_scale`` (the power of two the values were divided by).
+    """
+
+    _unpack = ("U", "V")
+
+    def __init__(self, U, V, *, status, iterations, history, time, stats, detail="",
+                 train_rel_residual=float("nan")):
+        super().__init__(status=status, iterations=iterations, history=history, time=time,
+                         detail=detail)
+        self.U, self.V = U, V
+        self.stats = stats
+        self.train_rel_residual = float(train_rel_residual)
+
+    @property
+    def sweeps(self) -> int:
+        return self.iterations
+
+    def __repr__(self) -> str:  # pragma: no cover - cosmetic
+        return (f"CompletionResult(status={self.status.value}, sweeps={self.iterations}, "
+                f"train_rel_residual={self.train_rel_residual:.3e}, time={self.time:.3g}s)")
 
 
 def _check_positive_int(value, name, minimum=1):
@@ -311,8 +358,8 @@ def predict(U, V, rows, cols):
 
 
 def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch",
-           iters=100, tol=1e-9, reg=0.0, seed=0, test=None, sketch="countsketch",
-           sketch_size=None, inner_iters=10, inner_rtol=0.1, mu=None, stall=1e-4,
+           maxiter=100, rtol=1e-9, reg=0.0, seed=0, test=None, sketch="countsketch",
+           sketch_size=None, inner_maxiter=10, inner_rtol=0.1, mu=None, stall=1e-4,
            callback=None, engine="auto", reuse=True, stale_steps=None):
     r"""Complete a low-rank matrix from observed entries by robust alternating minimisation.
 
@@ -339,10 +386,13 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         Target rank ``k``, ``1 <= k < min(m, n)``.
     solver : {"sketch", "exact"}
         Per-row least-squares solver.
-    iters : int
+    maxiter : int
         Maximum number of sweeps (one V-step plus one U-step each).
-    tol : float
-        Stop when ``||P_Omega(U V^T - M)|| <= tol ||P_Omega(M)||``.
+    rtol : float
+        Stop when ``||P_Omega(U V^T - M)|| <= rtol ||P_Omega(M)||`` (``Status.CONVERGED``).
+        The values are rescaled internally by a power of two when their norm is near the
+        under- / overflow range, so tiny or huge data converge as the same data at unit
+        scale would.
     reg : float
         Ridge: every row problem minimises ``||A_j x - b_j||^2 + reg ||x||^2``.  The fixed
         factor is kept *balanced* (``U = Q_U W S^{1/2}``, ``V = Q_V Z S^{1/2}`` from the SVD
@@ -364,7 +414,7 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         ``reuse`` (see below) no sketch - the kept factor is built from the row's design
         itself, since it is built about once per run; without reuse ``4 * rank``.  Rows
         with at most ``s`` observations are always factored directly.
-    inner_iters : int
+    inner_maxiter : int
         Maximum preconditioned CG steps per row problem (sketch solver).
     inner_rtol : float
         CG stops once the preconditioned gradient norm of every row in a chunk fell by
@@ -374,7 +424,8 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         Incoherence used by the clipping step (``None``: estimated).
     stall : float
         Also stop when a sweep lowers the training residual by a relative amount less
-        than ``stall`` (noisy data: the residual plateaus at the noise level).
+        than ``stall`` (noisy data: the residual plateaus at the noise level); the result
+        then has ``Status.STAGNATION`` - stopped, not converged to ``rtol``.
     callback : callable, optional
         ``callback(sweep, U, V)`` after every sweep, with the current ``U V^T`` estimate.
     reuse : bool
@@ -399,17 +450,12 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
 
     Returns
     -------
-    U : array, (m, k)
-    V : array, (n, k)
-        Balanced factors, ``M ~ U @ V.T``, on the backend and dtype of ``values``.
-    info : dict
-        ``converged``, ``reason``, ``sweeps``, ``time``, ``init_time``, ``solver``,
-        ``rank``, ``reg``, ``mu`` and ``clipped`` (clipping step), and ``history``, a dict of
-        per-sweep lists: ``time`` (cumulative seconds, init included),
-        ``train_rel_residual``, ``inner_iterations`` (most CG steps of any row) and, with
-        ``test``, ``test_rmse`` and ``test_rel_error``; with kept preconditioners also
-        ``mean_inner_iterations`` (CG steps per row) and ``refreshed_fraction`` (rows whose
-        factor was built that sweep).
+    CompletionResult
+        ``res.U``, ``res.V`` (balanced factors, ``M ~ U @ V.T``, on the backend and dtype of
+        ``values``; ``U, V = res`` unpacks them), ``res.status``, ``res.converged``,
+        ``res.reason``, ``res.iterations`` (sweeps), ``res.time``, ``res.history``
+        (per-sweep lists), ``res.train_rel_residual`` and ``res.stats``.  All-zero values
+        give ``U = V = 0`` at once (``CONVERGED``).
 
     Raises
     ------
@@ -425,9 +471,10 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((200, 3)) @ rng.standard_normal((3, 150))
     >>> rows, cols = np.nonzero(rng.random(X.shape) < 0.3)
-    >>> U, V, info = lr.completion.altmin(rows, cols, X[rows, cols], X.shape, rank=3)
-    >>> bool(np.linalg.norm(U @ V.T - X) < 1e-6 * np.linalg.norm(X))
-    True
+    >>> res = lr.completion.altmin(rows, cols, X[rows, cols], X.shape, rank=3)
+    >>> U, V = res
+    >>> res.converged, bool(np.linalg.norm(U @ V.T - X) < 1e-6 * np.linalg.norm(X))
+    (True, True)
 
     References
     ----------
@@ -449,11 +496,11 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if sketch not in SKETCHES:
         raise ValueError(f"sketch must be one of {SKETCHES}, got {sketch!r}")
-    iters = _check_positive_int(iters, "iters")
-    tol = _check_nonneg_float(tol, "tol")
+    maxiter = _check_positive_int(maxiter, "maxiter")
+    rtol = _check_nonneg_float(rtol, "rtol")
     reg = _check_nonneg_float(reg, "reg")
     stall = _check_nonneg_float(stall, "stall")
-    inner_iters = _check_positive_int(inner_iters, "inner_iters")
+    inner_iters = _check_positive_int(inner_maxiter, "inner_maxiter")
     inner_rtol = _check_nonneg_float(inner_rtol, "inner_rtol")
     if not isinstance(reuse, (bool, np.bool_)):
         raise ValueError(f"reuse must be True or False, got {reuse!r}")
@@ -478,6 +525,18 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         test_norm = bk.norm(test_obs.values)
 
     rng = as_generator(seed)
+    # Squares of tiny (huge) values under- (over-)flow: the residual norms would read 0
+    # (inf) and a sweep could "converge" at any error.  Work with the values divided by a
+    # power of four s (exact), and return U, V times sqrt(s).
+    values_scale = _power_of_four_scale(bk.norm(obs.values), obs.dtype)
+    if values_scale != 1.0:
+        obs = dataclasses.replace(obs, values=obs.values / values_scale)
+        if test_obs is not None:
+            test_obs = dataclasses.replace(test_obs, values=test_obs.values / values_scale)
+            test_norm = test_norm / values_scale
+    factor_scale = math.sqrt(values_scale)
+    if bk.norm(obs.values) == 0.0:
+        return _zero_result(obs, rank, t_start, solver, reg, values_scale)
     ops = Ops(obs.backend, obs.dtype, obs.device)
     # Layouts for the two half-steps, built once: V-step groups by column, U-step by row.
     by_col = GroupLayout(obs.cols, obs.rows, obs.values, n, m, rank, backend=obs.backend,
@@ -520,11 +579,11 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         history["refreshed_fraction"] = []
     kw = dict(solver=solver, reg=reg, rng=rng, sketch=sketch, sketch_size=sketch_size,
               inner_iters=inner_iters, inner_rtol=inner_rtol, engine=engine)
-    converged, reason = False, "maxiter: the sweep limit `iters` was reached"
+    status, detail = Status.MAXITER, "maxiter: the sweep limit `maxiter` was reached"
     previous = math.inf
     U_fixed = Uq
     sweep = 0
-    for sweep in range(1, iters + 1):
+    for sweep in range(1, maxiter + 1):
         V, _, it_v = _half_step(ops, by_col, U_fixed, V_ws, store=store_v, **kw)
         U_ws, V_fixed = _balance(ops, U_fixed, V)     # same U V^T, balanced sides
         U, res_sq, it_u = _half_step(ops, by_row, V_fixed, U_ws, store=store_u, **kw)
@@ -542,29 +601,60 @@ def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch"
         if test_obs is not None:
             pred = predict(U_fixed, V_ws, test_obs.rows, test_obs.cols)
             err = bk.norm(pred - test_obs.values)
-            history["test_rmse"].append(err / math.sqrt(max(test_obs.nnz, 1)))
+            history["test_rmse"].append(
+                err / math.sqrt(max(test_obs.nnz, 1)) * values_scale)
             history["test_rel_error"].append(err / test_norm if test_norm > 0 else err)
         if callback is not None:
-            callback(sweep, U_fixed, V_ws)
+            callback(sweep, U_fixed * factor_scale, V_ws * factor_scale)
         if not math.isfinite(rel):
-            reason = "nonfinite: the training residual became NaN/Inf"
+            status, detail = Status.NONFINITE, "nonfinite: the training residual became NaN/Inf"
             break
-        if rel <= tol:
-            converged, reason = True, "converged: training residual <= tol"
+        if rel <= rtol:
+            status, detail = Status.CONVERGED, "converged: training residual <= rtol"
             break
         if previous < math.inf and rel > (1.0 - stall) * previous:
-            converged = True
-            reason = ("stalled: a sweep lowered the training residual by less than `stall` "
-                      "(noise level or rounding floor reached)")
+            status = Status.STAGNATION
+            detail = ("stagnation: a sweep lowered the training residual by less than "
+                      "`stall` (noise level or rounding floor reached) before rtol was met")
             break
         previous = min(previous, rel)
 
-    info = {
-        "converged": converged, "reason": reason, "sweeps": sweep,
-        "time": time.perf_counter() - t_start, "init_time": init_time, "solver": solver,
-        "sketch": sketch if solver == "sketch" else None,
-        "sketch_size": sketch_size if solver == "sketch" else None,
-        "rank": rank, "reg": reg, "mu": mu_used, "clipped": clipped,
-        "train_rel_residual": history["train_rel_residual"][-1], "history": history,
-    }
-    return U_fixed, V_ws, info
+    stats = {"init_time": init_time, "solver": solver,
+             "sketch": sketch if solver == "sketch" else None,
+             "sketch_size": sketch_size if solver == "sketch" else None,
+             "rank": rank, "reg": reg, "mu": mu_used, "clipped": clipped,
+             "values_scale": values_scale}
+    if factor_scale != 1.0:
+        U_fixed, V_ws = U_fixed * factor_scale, V_ws * factor_scale
+    return CompletionResult(U_fixed, V_ws, status=status, iterations=sweep, history=history,
+                            time=time.perf_counter() - t_start, stats=stats, detail=detail,
+                            train_rel_residual=history["train_rel_residual"][-1])
+
+
+def _power_of_four_scale(norm: float, dtype) -> float:
+    """A power of four ``s`` with ``norm / s`` near 1 when ``norm`` is near under- / overflow."""
+    eps = float(np.finfo(np.float32).eps) if "float32" in str(dtype) else \
+        float(np.finfo(np.float64).eps)
+    low, high = (1e-100, 1e100) if eps < 1e-10 else (1e-15, 1e15)
+    if not (norm > 0.0) or not math.isfinite(norm) or low <= norm <= high:
+        return 1.0
+    return 4.0 ** round(math.log(norm, 4))
+
+
+def _zero_result(obs, rank, t_start, solver, reg, values_scale) -> CompletionResult:
+    """All observed values are zero: ``U = V = 0`` is the exact (minimum-norm) answer."""
+    m, n = obs.shape
+    if obs.backend == "torch":
+        import torch
+        U = torch.zeros((m, rank), dtype=obs.values.dtype, device=obs.values.device)
+        V = torch.zeros((n, rank), dtype=obs.values.dtype, device=obs.values.device)
+    else:
+        U = np.zeros((m, rank), dtype=obs.values.dtype)
+        V = np.zeros((n, rank), dtype=obs.values.dtype)
+    history = {"sweep": [], "time": [], "train_rel_residual": [], "inner_iterations": []}
+    stats = {"init_time": 0.0, "solver": solver, "sketch": None, "sketch_size": None,
+             "rank": rank, "reg": reg, "mu": None, "clipped": 0, "values_scale": values_scale}
+    return CompletionResult(U, V, status=Status.CONVERGED, iterations=0, history=history,
+                            time=time.perf_counter() - t_start, stats=stats,
+                            detail="converged: every observed value is 0, so U V^T = 0 fits "
+                                   "them exactly", train_rel_residual=0.0)

@@ -62,8 +62,9 @@ def _as_index(x, name: str, size: int) -> np.ndarray:
 
 
 def _check_shape(shape) -> tuple:
+    import operator
     try:
-        m, n = (int(s) for s in shape)
+        m, n = (operator.index(s) for s in shape)   # no silent truncation of 60.7 to 60
     except Exception:
         raise ValueError(f"shape must be a pair of positive ints (m, n), got {shape!r}") from None
     if m < 1 or n < 1:

@@ -41,7 +41,8 @@ def test_problem_bad_input():
 
 def test_real_image_completion_beats_mean_fill():
     P = lr.problems.completion_image("camera", keep=0.3, size=128, rank=10, seed=0)
-    U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=10, reg=1.0,
-                                      test=P.test, iters=30)
+    info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=10, reg=1.0,
+                                      test=P.test, maxiter=30)
+    U, V = info
     mean_fill = np.sqrt(np.mean((P.test[2] - P.values.mean()) ** 2))
-    assert info["history"]["test_rmse"][-1] < 0.5 * mean_fill
+    assert info.history["test_rmse"][-1] < 0.5 * mean_fill

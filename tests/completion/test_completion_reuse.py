@@ -88,8 +88,9 @@ def test_reuse_matches_the_exact_solver(problem, kw):
     P = problem
     runs = {}
     for solver, reuse in (("exact", True), ("sketch", True), ("sketch", False)):
-        U, V, info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=6,
-                                          solver=solver, reuse=reuse, tol=1e-10, **kw)
+        info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=6,
+                                          solver=solver, reuse=reuse, rtol=1e-10, **kw)
+        U, V = info
         runs[(solver, reuse)] = (U, V, info)
     U, V, exact_info = runs[("exact", True)]
     ref = U @ V.T
@@ -100,9 +101,9 @@ def test_reuse_matches_the_exact_solver(problem, kw):
         # about the same number of sweeps
         rtol = 1e-4 if kw.get("reg") else 1e-6
         assert np.linalg.norm(X - ref) <= rtol * np.linalg.norm(ref)
-        assert info["sweeps"] <= exact_info["sweeps"] + 3
+        assert info.iterations <= exact_info.iterations + 3
     U, V, info = runs[("sketch", True)]           # the defaults: sketch, reuse=True
-    h = info["history"]
+    h = info.history
     if "sketch_size" in kw:
         # kept sketched factors: more steps per row than the design's own, but they are
         # kept too (one step of slack), not rebuilt every sweep
