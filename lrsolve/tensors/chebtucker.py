@@ -25,7 +25,7 @@ import numpy as np
 from .. import backend as B
 from .chebyshev import (adaptive_coeffs, chebder, chebvander, chebyshev_points, check_domain,
                         integral_weights, to_reference, vals2coeffs, _decay_info, _degrees)
-from .tucker import hosvd, hooi, mode_product, tucker_to_full, _check_rtol
+from .tucker import hosvd, hooi, mode_product, tucker_to_full, _check_rtol, _eps
 
 __all__ = ["ChebTucker", "sample_on_grid"]
 
@@ -55,8 +55,10 @@ def sample_on_grid(f: Callable, domain, degrees, *, backend: str = "numpy", devi
                         f"per axis: {exc}") from exc
     full_shape = tuple(g.size for g in grids)
     if not hasattr(values, "shape"):
+        _reject_complex(np.asarray(values), name)
         values = B.asarray(np.asarray(values, dtype=float), backend=backend, device=device,
                            dtype=dtype)
+    _reject_complex(values, name)
     xp = B.namespace(values)
     values = xp.broadcast_to(B.asarray(values, like=mesh[0]), full_shape)
     finite = B.to_numpy(xp.isfinite(values))
@@ -70,6 +72,17 @@ def sample_on_grid(f: Callable, domain, degrees, *, backend: str = "numpy", devi
         return values.contiguous()
     return xp.asarray(values, copy=True) if not isinstance(values, np.ndarray) else \
         np.ascontiguousarray(values)
+
+
+def _reject_complex(values, name: str) -> None:
+    """``TypeError`` for complex values: casting them to real would drop the imaginary part."""
+    dtype = getattr(values, "dtype", None)
+    is_complex = (values.is_complex() if B.is_torch(values) else
+                  dtype is not None and np.dtype(dtype).kind == "c")
+    if is_complex:
+        raise TypeError(f"{name} returned complex values (dtype {dtype}); the Chebyshev-Tucker "
+                        "format here is real - interpolate the real and imaginary parts "
+                        "separately")
 
 
 class ChebTucker:
@@ -162,7 +175,7 @@ class ChebTucker:
                              "(use lrsolve.tensors.Chebyshev in 1-D)")
         if not callable(f):
             raise TypeError(f"f must be callable, got {type(f).__name__}")
-        rtol = _check_rtol(rtol)
+        rtol = _check_rtol(rtol, dtype)
         if method not in ("hosvd", "hooi"):
             raise ValueError(f"method must be 'hosvd' or 'hooi', got {method!r}")
         if degree is None:
@@ -435,6 +448,9 @@ class ChebTucker:
             core = mode_product(core, Rk, k)
         own = B.norm(xp.reshape(core, (-1,)))
         eff = rtol if reference_norm is None or own == 0 else rtol * reference_norm / own
+        # a tolerance relative to a larger reference may fall below this core's rounding
+        # floor; keep everything the precision can resolve instead of refusing
+        eff = max(eff, _eps(core.dtype))
         if eff >= 1.0:
             G, Us, info = hosvd(core, (1,) * self.dim, svd="gram")
         else:

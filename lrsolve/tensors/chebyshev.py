@@ -431,6 +431,9 @@ def _evaluate_function(f: Callable, grids, name: str = "f"):
         raise TypeError(f"{name} must be a callable f(x, y, ...) taking one coordinate array "
                         f"per axis: {exc}") from exc
     values = B.to_numpy(values) if not isinstance(values, np.ndarray) else values
+    if np.iscomplexobj(values):
+        raise TypeError(f"{name} returned complex values; Chebyshev interpolation here is "
+                        "real - interpolate the real and imaginary parts separately")
     values = np.broadcast_to(np.asarray(values, dtype=float), mesh[0].shape)
     if not np.all(np.isfinite(values)):
         bad = np.argwhere(~np.isfinite(values))[0]
@@ -499,8 +502,8 @@ class Chebyshev:
             raise ValueError(f"domain must have 1 to 3 intervals, got {d}")
         if not callable(f):
             raise TypeError(f"f must be callable, got {type(f).__name__}")
-        if not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
-            raise ValueError(f"rtol must be in (0, 1), got {rtol!r}")
+        from .tucker import _check_rtol
+        rtol = _check_rtol(rtol)
         if degree is not None:
             degrees = _degrees(degree, d)
             C = _sample_coeffs(f, box, degrees)

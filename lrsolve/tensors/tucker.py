@@ -27,14 +27,58 @@ projected onto the previous factors, so only the first mode touches the full ten
 from __future__ import annotations
 
 import math
+import numbers
 import time
 
 import numpy as np
 
 from .. import backend as B
+from ..result import Result, Status
+from ..seeding import as_generator
 
-__all__ = ["tucker", "hosvd", "hooi", "tucker_to_full", "mode_product", "unfold",
-           "tucker_error"]
+__all__ = ["tucker", "TuckerResult", "hosvd", "hooi", "tucker_to_full", "mode_product",
+           "unfold", "tucker_error"]
+
+
+class TuckerResult(Result):
+    """Outcome of :func:`tucker`: ``T ~ core x_1 factors[0] ... x_d factors[d-1]``.
+
+    Unpacks as ``G, factors = tucker(...)``.
+
+    Attributes
+    ----------
+    core : array, shape ``ranks``
+    factors : list of arrays, ``(n_k, r_k)`` with orthonormal columns
+    ranks : tuple of int
+    error_bound : float
+        Relative Frobenius bound from the truncated HOSVD's discarded energy
+        (``<= rtol`` when the ranks were chosen by ``rtol``); rounding adds about
+        ``eps`` of the working precision on top.
+    error : float or None
+        HOOI's relative error estimate (``None`` for ``method="hosvd"``).
+    status : Status
+        ``CONVERGED`` (HOSVD, or HOOI whose core norm settled), ``MAXITER`` (HOOI ran
+        ``maxiter`` sweeps without settling).
+    iterations : int
+        HOOI sweeps (0 for HOSVD); ``history`` the relative error after each sweep.
+    stats : dict
+        Everything else measured (``svd``, ``norm``, ``method``, ``time_hosvd``, ...).
+    """
+
+    _unpack = ("core", "factors")
+
+    def __init__(self, core, factors, *, status, iterations, history, time, ranks,
+                 error_bound, error=None, stats=None):
+        super().__init__(status=status, iterations=iterations, history=history, time=time)
+        self.core, self.factors = core, list(factors)
+        self.ranks = tuple(int(r) for r in ranks)
+        self.error_bound = float(error_bound)
+        self.error = None if error is None else float(error)
+        self.stats = {} if stats is None else stats
+
+    def __repr__(self) -> str:  # pragma: no cover - cosmetic
+        return (f"TuckerResult(ranks={self.ranks}, error_bound={self.error_bound:.3g}, "
+                f"status={self.status.value}, iterations={self.iterations})")
 
 _SVD_METHODS = ("auto", "gram", "randomized", "svd")
 
@@ -263,10 +307,35 @@ def _check_ranks(ranks, shape, name="ranks"):
     return tuple(int(r) for r in ranks)
 
 
-def _check_rtol(rtol):
-    if not isinstance(rtol, (int, float)) or isinstance(rtol, bool) or not (0 < rtol < 1):
-        raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
+def _eps(dtype=None) -> float:
+    """Machine epsilon of a NumPy / torch floating dtype (float64 when unknown)."""
+    text = str(dtype)
+    if "float32" in text or "complex64" in text:
+        return float(np.finfo(np.float32).eps)
+    if "float16" in text or "bfloat16" in text:
+        return float(np.finfo(np.float16).eps)
+    return float(np.finfo(np.float64).eps)
+
+
+def _check_rtol(rtol, dtype=None, name: str = "rtol", attainable: bool = True):
+    """``rtol`` as a float in ``[eps(dtype), 1)``; ``ValueError`` naming what is attainable.
+
+    A relative accuracy below the working precision's epsilon cannot be certified (the
+    rounding of the data alone is that large), so it is refused rather than reported as
+    met with an error bound of 0.
+    """
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (0 < rtol < 1):
+        raise ValueError(f"{name} must be a number in (0, 1), got {rtol!r}")
+    floor = _eps(dtype)
+    if attainable and float(rtol) < floor:
+        raise ValueError(f"{name}={float(rtol):g} is below what {_dtype_name(dtype)} can "
+                         f"attain: its rounding alone is about eps = {floor:.3g} relative; "
+                         f"use {name} >= {floor:.3g}")
     return float(rtol)
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "") if dtype is not None else "float64"
 
 
 def hosvd(T, ranks=None, rtol: float = 1e-8, *, svd: str = "auto", sequential: bool = True,
@@ -306,10 +375,11 @@ def hosvd(T, ranks=None, rtol: float = 1e-8, *, svd: str = "auto", sequential: b
     _check_tensor(T)
     shape = tuple(T.shape)
     ranks = _check_ranks(ranks, shape)
-    rtol = _check_rtol(rtol)
+    # with fixed ranks rtol is not used, so only its type and range are checked
+    rtol = _check_rtol(rtol, T.dtype, attainable=ranks is None)
     if svd not in _SVD_METHODS:
         raise ValueError(f"svd must be one of {_SVD_METHODS}, got {svd!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     start = time.perf_counter()
     d = len(shape)
     norm_t = _fro(T)
@@ -336,13 +406,13 @@ def hosvd(T, ranks=None, rtol: float = 1e-8, *, svd: str = "auto", sequential: b
     return G, factors, info
 
 
-def hooi(T, ranks, factors=None, *, maxiter: int = 50, tol: float = 1e-10, svd: str = "auto",
+def hooi(T, ranks, factors=None, *, maxiter: int = 50, rtol: float = 1e-10, svd: str = "auto",
          seed=0):
     """Higher-order orthogonal iteration (Tucker-ALS) at fixed ``ranks``.
 
     Starts from ``factors`` (default: the truncated HOSVD) and, mode by mode, replaces
     ``U_k`` by the leading left singular vectors of ``T`` projected on all other factors,
-    until the core norm changes by less than ``tol`` (relative).
+    until the core norm changes by less than ``rtol`` (relative).
 
     Returns
     -------
@@ -363,8 +433,10 @@ def hooi(T, ranks, factors=None, *, maxiter: int = 50, tol: float = 1e-10, svd: 
     ranks = _check_ranks(ranks, shape)
     if ranks is None:
         raise ValueError("ranks must be given for hooi (use tucker(T, rtol=...) to choose them)")
-    if not (isinstance(maxiter, (int, np.integer)) and maxiter >= 0):
+    if isinstance(maxiter, bool) or not (isinstance(maxiter, (int, np.integer)) and maxiter >= 0):
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (0 <= rtol < 1):
+        raise ValueError(f"rtol must be a number in [0, 1), got {rtol!r}")
     start = time.perf_counter()
     xp = B.namespace(T)
     if factors is None:
@@ -397,7 +469,7 @@ def hooi(T, ranks, factors=None, *, maxiter: int = 50, tol: float = 1e-10, svd: 
         gnorm = _fro(G)
         err = math.sqrt(max(norm_t ** 2 - gnorm ** 2, 0.0)) / norm_t if norm_t > 0 else 0.0
         history.append(err)
-        if prev is not None and abs(gnorm - prev) <= tol * max(gnorm, 1e-300):
+        if prev is not None and abs(gnorm - prev) <= rtol * max(gnorm, 1e-300):
             converged = True
             break
         prev = gnorm
@@ -413,18 +485,19 @@ def hooi(T, ranks, factors=None, *, maxiter: int = 50, tol: float = 1e-10, svd: 
 
 
 def tucker(T, ranks=None, rtol: float = 1e-8, method: str = "hooi", *, svd: str = "auto",
-           maxiter: int = 50, seed=0, return_info: bool = False):
+           maxiter: int = 50, seed=0) -> TuckerResult:
     """Tucker decomposition ``T ~ G x_1 U_1 ... x_d U_d`` to given ranks or a relative tolerance.
 
     Parameters
     ----------
-    T : array (NumPy, torch or CuPy), d >= 2 dimensions
+    T : array (NumPy, torch or CuPy), d >= 2 dimensions, real floating point
     ranks : int or sequence of int, optional
         Multilinear ranks.  If None, they are chosen by the truncated HOSVD so that
         ``||T - T_hat|| <= rtol ||T||``; HOOI then refines the factors at those ranks (it
         never increases the error).
     rtol : float
-        Relative Frobenius tolerance (used when ``ranks`` is None).
+        Relative Frobenius tolerance (used when ``ranks`` is None), at least the machine
+        epsilon of ``T``'s dtype (a smaller one cannot be certified and is refused).
     method : {"hooi", "hosvd"}
         ``"hosvd"``: sequentially truncated HOSVD only; ``"hooi"``: plus ALS refinement.
     svd : {"auto", "gram", "randomized", "svd"}
@@ -432,17 +505,20 @@ def tucker(T, ranks=None, rtol: float = 1e-8, method: str = "hooi", *, svd: str 
     maxiter : int
         HOOI sweeps.
     seed : int or numpy.random.Generator
-    return_info : bool
-        Also return a dict (ranks, error bound / error, iterations, time).
 
     Returns
     -------
-    G, factors  (or G, factors, info)
+    TuckerResult
+        ``G, factors = tucker(...)`` unpacks it; ``.core``, ``.factors``, ``.ranks``,
+        ``.error_bound``, ``.error``, ``.status``, ``.iterations``, ``.time``, ``.stats``.
 
     Raises
     ------
     ValueError
-        Unknown ``method``, ``rtol`` outside (0, 1), ranks < 1 or larger than a mode, NaN/Inf in ``T``.
+        Unknown ``method``, ``rtol`` outside ``[eps, 1)``, ranks < 1 or larger than a mode,
+        NaN/Inf in ``T``.
+    TypeError
+        Complex or integer ``T``.
 
     Examples
     --------
@@ -451,14 +527,19 @@ def tucker(T, ranks=None, rtol: float = 1e-8, method: str = "hooi", *, svd: str 
     >>> G, factors = tucker(T, rtol=1e-10, method="hosvd")
     >>> G.shape
     (1, 1, 1)
+    >>> tucker(T, rtol=1e-10).ranks
+    (1, 1, 1)
     """
     if method not in ("hooi", "hosvd"):
         raise ValueError(f"method must be 'hooi' or 'hosvd', got {method!r}")
+    start = time.perf_counter()
     G, factors, info = hosvd(T, ranks, rtol, svd=svd, seed=seed)
+    stats = {"method": method, "svd": svd, "norm": info["norm"], "time_hosvd": info["time"]}
+    status, iterations, history, error = Status.CONVERGED, 0, [], None
     if method == "hooi" and maxiter > 0:
         G, factors, info2 = hooi(T, info["ranks"], factors, maxiter=maxiter, svd=svd, seed=seed)
-        info2["error_bound"] = info["error_bound"]
-        info2["time"] += info["time"]
-        info = info2
-    info["method"] = method
-    return (G, factors, info) if return_info else (G, factors)
+        status = Status.CONVERGED if info2["converged"] else Status.MAXITER
+        iterations, history, error = info2["iterations"], info2["history"], info2["error"]
+    return TuckerResult(G, factors, status=status, iterations=iterations, history=history,
+                        time=time.perf_counter() - start, ranks=info["ranks"],
+                        error_bound=info["error_bound"], error=error, stats=stats)

@@ -62,7 +62,7 @@ def test_hooi_improves_on_hosvd_and_matches_tensorly(rng):
     T = _decaying(rng, n=24, decay=2.0) + 1e-3 * rng.standard_normal((24, 24, 24))
     ranks = (4, 4, 4)
     G0, U0, _ = hosvd(T, ranks)
-    G1, U1, info = hooi(T, ranks, maxiter=100, tol=1e-12)
+    G1, U1, info = hooi(T, ranks, maxiter=100, rtol=1e-12)
     e0, e1 = tucker_error(T, G0, U0), tucker_error(T, G1, U1)
     assert e1 <= e0 * (1 + 1e-12)
     core, factors = tl_tucker(tl.tensor(T), rank=list(ranks), n_iter_max=100, tol=1e-12)
