@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["atomic_save", "save_json", "load_json", "require", "save_weights", "load_weights",
+__all__ = ["atomic_save", "save_json", "save_figure", "load_json", "require", "save_weights", "load_weights",
            "tensor_checksum", "file_sha256", "shipped_file", "SHIPPED_MANIFEST"]
 
 #: The checksum list of the weights shipped in ``lrsolve/data`` (``sha256  filename`` lines).
@@ -162,6 +162,12 @@ def save_json(path: Any, obj: Any, *, indent: int | None = 1, default: Callable 
     """``json.dumps(obj)`` written with :func:`atomic_save` (NaN / Inf written as JSON null
     would lose information, so they are kept as Python's ``NaN`` / ``Infinity`` tokens)."""
     return atomic_save(path, json.dumps(obj, indent=indent, default=default))
+
+
+def save_figure(path: Any, fig: Any, **savefig_options) -> Path:
+    """``fig.savefig`` through :func:`atomic_save` (format from the file suffix, png default)."""
+    fmt = Path(os.fspath(path)).suffix.lstrip(".") or "png"
+    return atomic_save(path, lambda fh: fig.savefig(fh, format=fmt, **savefig_options))
 
 
 def load_json(path: Any, *, what: str = "JSON file", max_bytes: int = 1 << 28) -> Any:

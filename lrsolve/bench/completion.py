@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import platform
 import sys
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from ..cli import nonnegative_int, positive_int, unit_interval
+from ..io import save_figure, save_json
 
 __all__ = ["soft_impute", "main"]
 
@@ -376,7 +377,7 @@ def _plot(record, path):
         ax.set_xticks(x, [f"k={k}" for k in ks]); ax.set_ylabel("seconds to tol 1e-9 (median)")
         ax.set_title("sketch vs exact"); ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(path, fig, dpi=110)
     plt.close(fig)
 
 
@@ -394,16 +395,16 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=["recovery", "scaling", "speed", "real"],
                         choices=["recovery", "scaling", "speed", "real", "crossover"])
-    parser.add_argument("--crossover-ranks", type=int, nargs="+", default=[10, 20, 40, 80])
-    parser.add_argument("--recovery-n", type=int, default=2000)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 1414, 2000, 2828, 4000])
-    parser.add_argument("--rate", type=float, default=0.05, help="sampling rate for --parts scaling")
-    parser.add_argument("--ranks", type=int, nargs="+", default=[20, 40], help="ranks for --parts speed")
-    parser.add_argument("--speed-n", type=int, default=2000)
-    parser.add_argument("--speed-rate", type=float, default=0.2)
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats for --parts speed")
+    parser.add_argument("--crossover-ranks", type=positive_int, nargs="+", default=[10, 20, 40, 80])
+    parser.add_argument("--recovery-n", type=positive_int, default=2000)
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[1000, 1414, 2000, 2828, 4000])
+    parser.add_argument("--rate", type=unit_interval, default=0.05, help="sampling rate for --parts scaling")
+    parser.add_argument("--ranks", type=positive_int, nargs="+", default=[20, 40], help="ranks for --parts speed")
+    parser.add_argument("--speed-n", type=positive_int, default=2000)
+    parser.add_argument("--speed-rate", type=unit_interval, default=0.2)
+    parser.add_argument("--repeats", type=positive_int, default=3, help="interleaved repeats for --parts speed")
     parser.add_argument("--no-softimpute", action="store_true", help="skip SoftImpute in recovery")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--out", default="benchmarks/results", help="folder for JSON + PNG")
     parser.add_argument("--name", default="completion", help="file stem of the outputs")
     args = parser.parse_args(argv)
@@ -431,7 +432,7 @@ def main(argv=None) -> int:
         record["real"] = real(seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(record, indent=1, default=float))
+    save_json(out / f"{args.name}.json", record, default=float)
     _plot(record, out / f"{args.name}.png")
     print(f"wrote {out / (args.name + '.json')} and {out / (args.name + '.png')}")
     return 0

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from ..cli import positive_int, unit_interval
+from ..io import save_figure, save_json
 
 __all__ = ["dcdm_entry", "run_goals", "main"]
 
@@ -139,7 +140,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_ylabel("||r|| / ||b||")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(path, fig, dpi=110)
     plt.close(fig)
 
 
@@ -147,12 +148,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lrsolve.bench.dcdm_suite",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--rtol", type=float, default=1e-6)
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--rtol", type=unit_interval, default=1e-6)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--no-variants", action="store_true",
                         help="only the random right-hand side")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--name", default="dcdm")
     args = parser.parse_args(argv)
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
     print(format_table(result))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1))
+    save_json(out / f"{args.name}.json", result)
     plot(result, out / f"{args.name}.png")
     print(f"\nwrote {out / (args.name + '.json')} and {out / (args.name + '.png')}")
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import platform
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import backend as bk
+from ..cli import nonnegative_int, positive_int, unit_interval
+from ..io import save_figure, save_json
 
 DEFAULT_SOLVERS = ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0", "pcg-amg", "dcdm", "scipy-cg", "pyamg")
 PEER_OF = {"cg": "scipy-cg", "cg-csr": "scipy-cg", "pcg-jacobi": "scipy-cg",
@@ -104,6 +105,8 @@ def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repea
               backend="numpy", seed=0, progress=True) -> dict:
     """Run the suite and return the JSON-able record (see module docstring)."""
     import lrsolve as lr
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a positive int, got {repeat!r}")
     from tqdm.auto import tqdm
     sizes = dict(sizes or {2: [64, 128, 256], 3: [16, 32]})
     cases = [(dim, n, s) for dim in dims for n in sizes.get(dim, []) for s in solvers]
@@ -200,29 +203,32 @@ def plot_convergence(result: dict, path: Path) -> None:
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(path, fig, dpi=110)
     plt.close(fig)
 
 
 def main(argv=None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if "--engine" in args_in or any(a.startswith("--engine=") for a in args_in):
+        # The MPI suite on PETSc (mpiexec -n 2 lrsolve bench poisson --engine petsc).
+        from ..petsc.bench import main as petsc_main
+        return petsc_main(args_in)
     parser = argparse.ArgumentParser(prog="lrsolve bench poisson", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3])
-    parser.add_argument("--sizes", type=int, nargs="+", default=None,
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=None,
                         help="grid sizes n per axis (default: 64 128 256 in 2D, 16 32 in 3D)")
     parser.add_argument("--solvers", nargs="+", default=list(DEFAULT_SOLVERS),
                         choices=list(DEFAULT_SOLVERS))
-    parser.add_argument("--rtol", type=float, default=1e-6)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--rtol", type=unit_interval, default=1e-6)
+    parser.add_argument("--repeat", type=positive_int, default=1)
     parser.add_argument("--backend", default="numpy", choices=["numpy", "torch", "cupy"])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--out", default="benchmarks/results",
                         help="folder for the JSON and the plot")
     parser.add_argument("--name", default="poisson", help="file stem of the outputs")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.rtol <= 0:
-        parser.error("--rtol must be > 0")
     sizes = None
     if args.sizes:
         sizes = {d: args.sizes for d in args.dims}
@@ -233,7 +239,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / f"{args.name}.json"
-    json_path.write_text(json.dumps(result, indent=1))
+    save_json(json_path, result)
     plot_path = out / f"{args.name}.png"
     plot_convergence(result, plot_path)
     print(f"\nwrote {json_path} and {plot_path}")

@@ -20,13 +20,14 @@ Absolute seconds are noise on a shared machine; the ratios are the result.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
 
 import numpy as np
+from ..cli import nonnegative_int, positive_float, positive_int, unit_interval
+from ..io import load_json, save_figure, save_json
 
 __all__ = ["main", "fixed_costs", "run_learner", "sweep_vs_matvec", "SUITES"]
 
@@ -229,15 +230,14 @@ def _plot(results, path):
         if col == 0:
             axes[0, col].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(path, fig, dpi=110)
     plt.close(fig)
     return path
 
 
 def replot(json_path, png_path=None):
     """Redraw the PNG of a recorded JSON result."""
-    with open(json_path) as fh:
-        payload = json.load(fh)
+    payload = load_json(json_path, what="lrsolve bench relax result")
     return _plot(payload["results"], png_path or json_path[:-5] + ".png")
 
 
@@ -271,17 +271,17 @@ def main(argv=None) -> int:
                                                     "paper-high", "sweep"], choices=SUITES)
     p.add_argument("--learners", nargs="+",
                    default=["young", "hageman-young", "unimodal", "tsallis-inf", "exp3", "chebcb"])
-    p.add_argument("--T", type=int, default=200, help="steps of the diffusion / heat suites")
-    p.add_argument("--paper-T", type=int, default=1000, help="steps of the paper suites (5000 "
+    p.add_argument("--T", type=positive_int, default=200, help="steps of the diffusion / heat suites")
+    p.add_argument("--paper-T", type=positive_int, default=1000, help="steps of the paper suites (5000 "
                    "in the paper)")
-    p.add_argument("--paper-n", type=int, default=10)
-    p.add_argument("--diffusion-n", type=int, default=40)
-    p.add_argument("--heat-nx", type=int, default=50)
-    p.add_argument("--stoptime", type=float, default=5.0)
-    p.add_argument("--rtol", type=float, default=1e-8)
-    p.add_argument("--trials", type=int, default=3, help="seeds per learner (averaged)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sweep-n", type=int, default=512)
+    p.add_argument("--paper-n", type=positive_int, default=10)
+    p.add_argument("--diffusion-n", type=positive_int, default=40)
+    p.add_argument("--heat-nx", type=positive_int, default=50)
+    p.add_argument("--stoptime", type=positive_float, default=5.0)
+    p.add_argument("--rtol", type=unit_interval, default=1e-8)
+    p.add_argument("--trials", type=positive_int, default=3, help="seeds per learner (averaged)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--sweep-n", type=positive_int, default=512)
     p.add_argument("--out", default=os.path.join("benchmarks", "results"))
     p.add_argument("--tag", default="relax")
     args = p.parse_args(argv)
@@ -299,8 +299,7 @@ def main(argv=None) -> int:
                "machine": platform.platform(), "python": platform.python_version(),
                "results": results}
     json_path = os.path.join(args.out, f"{args.tag}.json")
-    with open(json_path, "w") as fh:
-        json.dump(payload, fh)
+    save_json(json_path, payload, indent=None)
     png = _plot(results, os.path.join(args.out, f"{args.tag}.png"))
     print(f"wrote {json_path}" + (f" and {png}" if png else ""))
     return 0

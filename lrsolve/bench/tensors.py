@@ -31,7 +31,6 @@ the same run are what matter.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -39,6 +38,8 @@ import sys
 import time
 
 import numpy as np
+from ..cli import nonnegative_int, positive_float, positive_int, unit_interval
+from ..io import save_figure, save_json
 
 __all__ = ["main"]
 
@@ -334,7 +335,7 @@ def _plot(results, path):
         axes[2].set_xticks(xs, labels); axes[2].set_ylabel("seconds (1 thread)")
         axes[2].set_title(f"Tucker of the m={build[0]['m']} coefficient tensor"); axes[2].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(path, fig, dpi=110)
     plt.close(fig)
     return path
 
@@ -342,23 +343,23 @@ def _plot(results, path):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lrsolve bench tensors", description=__doc__.split("\n")[0])
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
-    parser.add_argument("--points", type=int, default=100_000, help="random test points")
-    parser.add_argument("--throughput-points", type=int, default=1_000_000)
-    parser.add_argument("--m", type=int, default=129, help="points per axis for build / tensorly")
-    parser.add_argument("--sigma", type=float, default=0.25, help="range-separation length")
-    parser.add_argument("--rtols", type=float, nargs="+", default=[1e-4, 1e-6, 1e-8, 1e-10])
-    parser.add_argument("--degree-slater", type=int, default=128)
-    parser.add_argument("--build-rtol", type=float, default=1e-8)
-    parser.add_argument("--grid-n", type=int, default=192)
-    parser.add_argument("--grid-degree", type=int, default=64)
-    parser.add_argument("--grid-rtol", type=float, default=1e-6)
-    parser.add_argument("--newton-sigmas", type=float, nargs="+", default=[0.4, 0.2, 0.1, 0.05])
-    parser.add_argument("--particle-sigmas", type=float, nargs="+", default=[0.25])
-    parser.add_argument("--particle-rtol", type=float, default=1e-8)
+    parser.add_argument("--points", type=positive_int, default=100_000, help="random test points")
+    parser.add_argument("--throughput-points", type=positive_int, default=1_000_000)
+    parser.add_argument("--m", type=positive_int, default=129, help="points per axis for build / tensorly")
+    parser.add_argument("--sigma", type=positive_float, default=0.25, help="range-separation length")
+    parser.add_argument("--rtols", type=unit_interval, nargs="+", default=[1e-4, 1e-6, 1e-8, 1e-10])
+    parser.add_argument("--degree-slater", type=positive_int, default=128)
+    parser.add_argument("--build-rtol", type=unit_interval, default=1e-8)
+    parser.add_argument("--grid-n", type=positive_int, default=192)
+    parser.add_argument("--grid-degree", type=positive_int, default=64)
+    parser.add_argument("--grid-rtol", type=unit_interval, default=1e-6)
+    parser.add_argument("--newton-sigmas", type=positive_float, nargs="+", default=[0.4, 0.2, 0.1, 0.05])
+    parser.add_argument("--particle-sigmas", type=positive_float, nargs="+", default=[0.25])
+    parser.add_argument("--particle-rtol", type=unit_interval, default=1e-8)
     parser.add_argument("--particles-large", action="store_true", help="add a 4096-particle cloud")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for timing")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=positive_int, default=3)
+    parser.add_argument("--threads", type=positive_int, default=1, help="BLAS / torch threads for timing")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
     parser.add_argument("--name", default="tensors")
@@ -392,8 +393,7 @@ def main(argv=None) -> int:
         limiter.unregister() if hasattr(limiter, "unregister") else None
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, f"{args.name}.json")
-    with open(json_path, "w") as fh:
-        json.dump(results, fh, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    save_json(json_path, results, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     png = _plot(results, os.path.join(args.out, f"{args.name}.png"))
     print(f"\nwrote {json_path}" + (f" and {png}" if png else ""))
     return 0

@@ -14,37 +14,39 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli import nonnegative_int, positive_float, positive_int
+
 __all__ = ["main"]
 
 
 def _levels(text: str):
-    return text if text == "auto" else int(text)
+    return text if text == "auto" else positive_int(text)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lrsolve train dcdm",
                                      description="Train a DCDM network (unsupervised, Ritz data).")
-    parser.add_argument("--grid", type=int, default=64, help="training grid points per axis")
+    parser.add_argument("--grid", type=positive_int, default=64, help="training grid points per axis")
     parser.add_argument("--dim", type=int, default=2, choices=[2, 3])
-    parser.add_argument("--steps", type=int, default=2500)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--channels", type=int, default=16)
+    parser.add_argument("--steps", type=positive_int, default=2500)
+    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--channels", type=positive_int, default=16)
     parser.add_argument("--levels", type=_levels, default=1,
                         help="pooling levels: 1 = the paper's network (default); the shipped "
                              "poisson2d model uses --levels 4 --shared")
     parser.add_argument("--arch", choices=["unet", "vcycle"], default="unet",
                         help="unet: the paper's network (and its multi-level variants); "
                              "vcycle: learned smoothers in a multigrid V-cycle")
-    parser.add_argument("--hidden", type=int, default=2,
+    parser.add_argument("--hidden", type=positive_int, default=2,
                         help="residual convolutions per smoother (--arch vcycle)")
     parser.add_argument("--shared", action="store_true",
                         help="one encoder/decoder for every level below the finest")
-    parser.add_argument("--max-minutes", type=float, default=None)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-minutes", type=positive_float, default=None)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--checkpoint", default=None, help="checkpoint path (resumed if present)")
-    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--checkpoint-every", type=positive_int, default=100)
     parser.add_argument("--no-resume", action="store_true")
     parser.add_argument("--out", default="dcdm_model.pt", help="where to save the trained model")
     parser.add_argument("--no-progress", action="store_true")

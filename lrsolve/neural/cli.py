@@ -10,28 +10,30 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..cli import nonnegative_int, positive_float, positive_int
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lrsolve train lsm",
                                 description="Train a Latent Spectral Model on lrsolve's Darcy data.")
-    p.add_argument("--n", type=int, default=64, help="grid points per axis (interior grid)")
-    p.add_argument("--samples", type=int, default=1000, help="training samples (data seed 0)")
-    p.add_argument("--test", type=int, default=200, help="held-out samples (data seed 1)")
-    p.add_argument("--refine", type=int, default=2, help="fine solve grid = refine*(n+1)-1")
-    p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--n", type=positive_int, default=64, help="grid points per axis (interior grid)")
+    p.add_argument("--samples", type=positive_int, default=1000, help="training samples (data seed 0)")
+    p.add_argument("--test", type=nonnegative_int, default=200, help="held-out samples (data seed 1)")
+    p.add_argument("--refine", type=positive_int, default=2, help="fine solve grid = refine*(n+1)-1")
+    p.add_argument("--epochs", type=positive_int, default=500)
+    p.add_argument("--batch-size", type=positive_int, default=20)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--schedule", default="onecycle", choices=["onecycle", "step", "constant"])
-    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--width", type=positive_int, default=32)
     p.add_argument("--levels", type=int, default=5)
-    p.add_argument("--patch-size", type=int, default=4)
-    p.add_argument("--tokens", type=int, default=4)
-    p.add_argument("--basis", type=int, default=12)
-    p.add_argument("--heads", type=int, default=8)
-    p.add_argument("--budget", type=float, default=None, help="CPU seconds of training")
-    p.add_argument("--wall-budget", type=float, default=None, help="wall-clock seconds cap")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--patch-size", type=positive_int, default=4)
+    p.add_argument("--tokens", type=positive_int, default=4)
+    p.add_argument("--basis", type=positive_int, default=12)
+    p.add_argument("--heads", type=positive_int, default=8)
+    p.add_argument("--budget", type=positive_float, default=None, help="CPU seconds of training")
+    p.add_argument("--wall-budget", type=positive_float, default=None, help="wall-clock seconds cap")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--checkpoint", default=None, help="resumable per-epoch checkpoint")
     p.add_argument("--out", default=None, help="save the fitted operator here")
