@@ -31,6 +31,7 @@ from .. import backend as bk
 from ..krylov import cg_result
 from ..krylov.preconditioners import Preconditioner
 from ..linsys import make_system
+from ..operators import Operator, host_csr
 from ..result import ZERO_RHS, SolveResult, Status
 from .kernels import kernels
 from .theory import jacobi_radius_from_rate, young_omega
@@ -82,32 +83,10 @@ def csr_parts(A: Any, name: str = "A") -> CSRParts:
     """
     if isinstance(A, CSRParts):
         return A
-    if bk.is_torch(A):
-        torch = bk._torch()
-        if A.device.type != "cpu":
-            raise TypeError(f"{name} is a CUDA tensor: lexicographic SOR runs on the CPU; use a "
-                            "stencil operator (red-black SOR runs on the GPU)")
-        if A.layout == torch.sparse_csr:
-            M = sp.csr_matrix((A.values().numpy(), A.col_indices().numpy(),
-                               A.crow_indices().numpy()), shape=tuple(A.shape))
-        elif A.layout == torch.strided:
-            M = sp.csr_matrix(A.detach().numpy())
-        else:
-            M = sp.csr_matrix(A.detach().to_dense().numpy())
-    elif bk.is_cupy(A):
-        raise TypeError(f"{name} is a CuPy matrix: lexicographic SOR runs on the CPU; use a "
-                        "stencil operator (red-black SOR runs on the GPU)")
-    elif sp.issparse(A):
-        M = sp.csr_matrix(A)
-    elif isinstance(A, np.ndarray):
-        M = sp.csr_matrix(A)
-    elif _constant_stencil(A):
+    if _constant_stencil(A):
         return _stencil_parts(A)
-    elif hasattr(A, "to_csr"):
-        M = sp.csr_matrix(A.to_csr(backend="numpy"))
-    else:
-        raise TypeError(f"{name} of type {type(A).__name__} has no accessible entries: SOR "
-                        "needs a matrix, a sparse matrix or an lrsolve operator with to_csr()")
+    # The entries of anything lr.as_operator accepts (TypeError for matrix-free or GPU input).
+    M = host_csr(A, name=name, purpose="lexicographic SOR / SSOR (numba kernels)")
     if M.shape[0] != M.shape[1]:
         raise ValueError(f"{name} must be square, got shape {M.shape}")
     if M.dtype.kind == "c":
@@ -171,8 +150,10 @@ def _stencil_diagonal(A: Any):
 
 
 def _has_stencil(A: Any) -> bool:
-    return hasattr(A, "grid_shape") and hasattr(A, "diagonal") and not sp.issparse(A) \
-        and not isinstance(A, np.ndarray) and not bk.is_torch(A)
+    """A grid operator (red-black sweeps through its own ``A @ x``): the operator protocol's
+    ``grid_shape`` metadata decides, not the input's type."""
+    return isinstance(A, Operator) and getattr(A, "grid_shape", None) is not None \
+        and A.has_entries
 
 
 def _red_mask(A: Any, like):
