@@ -13,6 +13,15 @@ import json
 from ..cli import nonnegative_int, positive_float, positive_int
 
 
+def _levels(text: str):
+    if text == "auto":
+        return text
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 2, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lrsolve train lsm",
                                 description="Train a Latent Spectral Model on lrsolve's Darcy data.")
@@ -25,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--schedule", default="onecycle", choices=["onecycle", "step", "constant"])
     p.add_argument("--width", type=positive_int, default=32)
-    p.add_argument("--levels", type=int, default=5)
+    p.add_argument("--levels", type=_levels, default=5,
+                   help="U-Net levels (>= 2), or 'auto' to pick them from --n")
     p.add_argument("--patch-size", type=positive_int, default=4)
     p.add_argument("--tokens", type=positive_int, default=4)
     p.add_argument("--basis", type=positive_int, default=12)
@@ -59,7 +69,8 @@ def main(argv=None) -> int:
                          progress=progress) if args.test else None
     torch.manual_seed(args.seed)
     model = LSM(1, 1, width=args.width, levels=args.levels, patch_size=args.patch_size,
-                num_tokens=args.tokens, num_basis=args.basis, heads=args.heads).to(args.device)
+                num_tokens=args.tokens, num_basis=args.basis, heads=args.heads,
+                grid=args.n).to(args.device)
     fit = train(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 schedule=args.schedule, seed=args.seed, test=test, time_budget=args.budget,
                 wall_budget=args.wall_budget, checkpoint=args.checkpoint, progress=progress)

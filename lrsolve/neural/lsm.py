@@ -26,12 +26,13 @@ a ``1/sqrt(d)`` scale, as in the reference) follows the paper's code.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LSM", "NeuralSpectralBlock"]
+__all__ = ["LSM", "NeuralSpectralBlock", "auto_levels"]
 
 
 class _DoubleConv(nn.Module):
@@ -131,6 +132,29 @@ class NeuralSpectralBlock(nn.Module):
                 .reshape(B, C, H, W))
 
 
+def auto_levels(grid: int, patch_size: int, max_levels: int = 5) -> int:
+    """U-Net levels for an input of size ``grid``: the deepest that pads it little.
+
+    The input is padded up to a multiple of ``patch_size * 2^(levels-1)``.  The deepest
+    ``levels`` in ``2..max_levels`` whose multiple is at most ``grid`` and whose padded side
+    is at most ``1.2 grid`` (area at most 1.44x) is chosen; when none qualifies, the one
+    that pads least.
+
+    Examples
+    --------
+    >>> auto_levels(16, 4), auto_levels(64, 4), auto_levels(85, 6), auto_levels(85, 4)
+    (3, 5, 4, 4)
+    """
+    def padded(levels):
+        m = patch_size * 2 ** (levels - 1)
+        return -(-grid // m) * m
+
+    for levels in range(max_levels, 1, -1):
+        if patch_size * 2 ** (levels - 1) <= grid and padded(levels) <= 1.2 * grid:
+            return levels
+    return min(range(2, max_levels + 1), key=lambda lv: (padded(lv), -lv))
+
+
 class LSM(nn.Module):
     """Latent Spectral Model for 2D fields: ``(B, in_channels, n, n) -> (B, out_channels, n, n)``.
 
@@ -140,9 +164,15 @@ class LSM(nn.Module):
         Input and output channels (1 and 1 for Darcy: coefficient -> pressure).
     width : int
         Channels at the finest U-Net level (the reference's Darcy model: 64).
-    levels : int
+    levels : int or "auto"
         U-Net scales (the reference: 5); widths ``width, 2 width, ..., 2^(levels-2) width``
-        and ``2^(levels-2) width`` at the deepest scale.
+        and ``2^(levels-2) width`` at the deepest scale.  ``"auto"`` (with ``grid``) picks
+        the levels from the input size: among 2..5 levels whose padding multiple
+        ``patch_size * 2^(levels-1)`` fits in ``grid``, the one that pads least (the
+        deepest on ties), so the compute follows the data - a 16 x 16 input with
+        ``patch_size=4`` gets 3 levels (no padding) instead of being padded to 64 x 64.
+    grid : int, optional
+        The input size ``n`` the model will see; required by ``levels="auto"``.
     patch_size : int
         Side of the patches of every spectral block (the reference: 6 at 85x85, padded to 96).
     num_tokens : int
@@ -171,10 +201,19 @@ class LSM(nn.Module):
     torch.Size([2, 1, 16, 16])
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, levels: int = 5,
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, levels=5,
                  patch_size: int = 4, num_tokens: int = 4, num_basis: int = 12, heads: int = 8,
-                 head_width: int = 128):
+                 head_width: int = 128, grid: int | None = None):
         super().__init__()
+        if grid is not None and (isinstance(grid, bool) or not isinstance(grid, int) or grid < 1):
+            raise ValueError(f"grid must be a positive int (the input size n) or None, got "
+                             f"{grid!r}")
+        if levels == "auto":
+            if grid is None:
+                raise ValueError("levels='auto' needs grid= (the input size n) to choose from")
+            if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
+                raise ValueError(f"patch_size must be an int >= 1, got {patch_size!r}")
+            levels = auto_levels(grid, patch_size)
         for name, value, lowest in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
                                     ("width", width, 1), ("levels", levels, 2),
                                     ("patch_size", patch_size, 1), ("num_tokens", num_tokens, 1),
@@ -187,6 +226,9 @@ class LSM(nn.Module):
         self.config = dict(in_channels=in_channels, out_channels=out_channels, width=width,
                            levels=levels, patch_size=patch_size, num_tokens=num_tokens,
                            num_basis=num_basis, heads=heads, head_width=head_width)
+        if grid is not None:
+            self.config["grid"] = grid
+        self._warned_padding = False
         self.in_channels, self.out_channels = in_channels, out_channels
         self.levels, self.patch_size = levels, patch_size
         # Widths per level; the deepest equals the one above it (bilinear U-Net, factor 2).
@@ -222,6 +264,13 @@ class LSM(nn.Module):
         z = self.lift(torch.cat([x, grid], dim=1).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         m = self.multiple
         pad_h, pad_w = (-H) % m, (-W) % m
+        if not self._warned_padding and (H + pad_h) * (W + pad_w) > 2 * H * W:
+            self._warned_padding = True
+            warnings.warn(f"LSM pads {H}x{W} inputs to {H + pad_h}x{W + pad_w} (levels="
+                          f"{self.levels}, patch_size={self.patch_size}): every step costs "
+                          f"what {H + pad_h}x{W + pad_w} does; build the model with "
+                          f"levels='auto', grid={max(H, W)} (or fewer levels)", RuntimeWarning,
+                          stacklevel=2)
         if pad_h or pad_w:
             z = F.pad(z, [0, pad_w, 0, pad_h])
         features = [self.encoder_in(z)]
