@@ -31,10 +31,10 @@ def simulate(nx: int, steps: int, checkpoint: str | None, learner=None, omega=No
     total = 0
     for step in range(steps):
         A, b, kappa = pde.system()
-        u, stats = tuner.solve(A, b, x0=pde.u, rtol=1e-8, context=kappa)
-        assert stats["converged"]
-        total += stats["iterations"]
-        pde.advance(u)
+        out = tuner.solve(A, b, x0=pde.u, rtol=1e-8, context=kappa)   # a SolveResult
+        assert out.converged, out.reason
+        total += out.stats["iterations"]
+        pde.advance(out.x)
         if checkpoint and omega is None and (step + 1) % 50 == 0:
             tuner.save(checkpoint)   # atomic: a crash here never corrupts the file
     return total, pde.u

@@ -70,3 +70,21 @@ def test_stalled_completion_is_stagnation_not_converged():
     res = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=3, rtol=1e-12)
     assert res.status is Status.STAGNATION and not res.converged and res.info > 0
     assert res.train_rel_residual > 1e-3
+
+
+def test_altmin_leaves_numpy_global_random_state_alone(problem):
+    P = problem
+    np.random.seed(123)
+    expected = np.random.random(3)
+    np.random.seed(123)
+    lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=3, maxiter=2, solver="sketch",
+                         reuse=False)
+    lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=3, maxiter=2, solver="sketch")
+    assert np.array_equal(np.random.random(3), expected)
+
+
+def test_same_seed_same_bits(problem):
+    P = problem
+    a = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=3, maxiter=3, seed=4)
+    b = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=3, maxiter=3, seed=4)
+    assert np.array_equal(a.U, b.U) and np.array_equal(a.V, b.V)

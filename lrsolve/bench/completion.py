@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from ..cli import nonnegative_int, positive_int, unit_interval
 from ..io import save_figure, save_json
+from ..seeding import as_generator
 
 __all__ = ["soft_impute", "main"]
 
@@ -55,7 +56,7 @@ def soft_impute(rows, cols, values, shape, lam, *, max_rank=100, iters=200, tol=
     cumulative time and (with ``test``) held-out RMSE per iteration.
     """
     m, n = shape
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     t0 = time.perf_counter()
     if warm is None:
         U = np.zeros((m, 0)); s = np.zeros(0); V = np.zeros((n, 0))
@@ -259,7 +260,7 @@ def crossover(ranks=(10, 20, 40, 80), n=2000, rate=0.4, sweeps=6, seed=0, progre
 
 
 def _split(P, fraction, seed):
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     perm = rng.permutation(P.nnz)
     n_val = int(fraction * P.nnz)
     val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])

@@ -28,6 +28,7 @@ import time
 import numpy as np
 from ..cli import nonnegative_int, positive_float, positive_int, unit_interval
 from ..io import load_json, save_figure, save_json
+from ..seeding import as_generator
 
 __all__ = ["main", "fixed_costs", "run_learner", "sweep_vs_matvec", "SUITES"]
 
@@ -96,7 +97,7 @@ def sweep_vs_matvec(n=512, repeats=30):
     A = poisson_operator(n, 2)
     parts = csr_parts(A)
     M = parts.matrix
-    rng = np.random.default_rng(0)
+    rng = as_generator(0)
     b, x = rng.standard_normal(parts.n), np.zeros(parts.n)
     wdinv = 1.5 / parts.diag
     k = kernels()

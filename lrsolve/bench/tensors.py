@@ -40,6 +40,7 @@ import time
 import numpy as np
 from ..cli import nonnegative_int, positive_float, positive_int, unit_interval
 from ..io import save_figure, save_json
+from ..seeding import as_generator
 
 __all__ = ["main"]
 
@@ -55,7 +56,7 @@ def _best(fn, repeat):
 
 def gauss_sum(seed=0, count=20):
     """A smooth test function of 3 variables: a sum of ``count`` random Gaussians."""
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     centres = rng.uniform(-0.6, 0.6, (count, 3))
     amps = rng.uniform(0.5, 1.0, count)
     widths = rng.uniform(0.2, 0.5, count)
@@ -378,7 +379,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     except ImportError:  # pragma: no cover
         pass
-    rng = np.random.default_rng(args.seed)
+    rng = as_generator(args.seed)
     results = {"command": "lrsolve bench tensors " + " ".join(argv if argv is not None else sys.argv[1:]),
                "threads": args.threads, "machine": platform.processor() or platform.machine(),
                "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}

@@ -379,6 +379,8 @@ def sketch_rows_reuse(F, indptr, other, values, seed, X0, X, reg, Mr, jitter,
 
     Returns ``(residual_sq, max_steps, total_steps, refreshed)``.
     """
+    # Inside njit this seeds numba's own generator (per thread), not NumPy's global state:
+    # a caller's np.random stream is untouched (tests/test_hardening_completion.py).
     np.random.seed(seed)
     G = indptr.shape[0] - 1
     k = F.shape[1]

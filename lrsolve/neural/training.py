@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..io import atomic_save, load_weights, save_weights, shipped_file
+from ..seeding import as_generator
 from .data import DarcyData
 
 __all__ = ["train", "FittedOperator", "load_fit", "load_pretrained", "relative_l2",
@@ -487,7 +488,7 @@ def train(model: nn.Module, data, epochs: int = 100, batch_size: int = 20, lr: f
     epoch = start_epoch
     while epoch < epochs and not out_of_time:
         model.train()
-        order = np.random.default_rng([seed, epoch]).permutation(len(data))
+        order = as_generator([seed, epoch]).permutation(len(data))
         loss_sum, seen = 0.0, 0
         for b in range(steps_per_epoch):
             t0, w0 = timer(), time.perf_counter()

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend as bk
+from ..seeding import as_generator
 
 __all__ = ["CompletionProblem", "completion_random", "completion_image", "completion_digits",
            "completion_error"]
@@ -143,7 +144,7 @@ def completion_random(m: int = 2000, n: int | None = None, rank: int = 10, *,
     if count + test_size > m * n:
         raise ValueError(f"{count} observed + {test_size} held-out entries exceed the "
                          f"{m * n} entries of the matrix")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     A = rng.standard_normal((m, rank))
     B = rng.standard_normal((n, rank)) / np.sqrt(rank)
     r_all, c_all = _sample(rng, m, n, count + test_size)
@@ -168,7 +169,7 @@ def completion_random(m: int = 2000, n: int | None = None, rank: int = 10, *,
 def _from_dense(X, keep, rank, test_fraction, seed, kind, backend, device, extra_meta):
     keep = _check_fraction(keep, "keep")
     m, n = X.shape
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     total = m * n
     count = int(round(keep * total))
     perm = rng.permutation(total)

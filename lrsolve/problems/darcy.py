@@ -23,14 +23,13 @@ import numpy as np
 import scipy.fft
 
 from .poisson import PoissonProblem, poisson
+from ..seeding import as_generator
 
 __all__ = ["gaussian_random_field", "darcy_coefficient", "darcy_problem"]
 
 
 def _generator(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
+    return as_generator(seed)
 
 
 def gaussian_random_field(size: int, alpha: float = 2.0, tau: float = 3.0, seed=0) -> np.ndarray:

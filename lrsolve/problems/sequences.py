@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..operators.stencil import poisson_operator
+from ..seeding import as_generator
 
 __all__ = ["SequenceItem", "paper_sequence", "shifted_laplacian_sequence", "HeatEquation",
            "heat_sequence", "truncated_normal", "heat_diffusivity", "bump"]
@@ -84,7 +85,7 @@ def paper_sequence(T: int = 5000, n: int = 10, variant: str = "high", seed=0) ->
     if variant not in ("high", "low"):
         raise ValueError(f"variant must be 'high' or 'low', got {variant!r}")
     a, b = (0.5, 1.5) if variant == "high" else (2.0, 6.0)
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     N = n * n
     items = []
     for t in range(T):
@@ -114,7 +115,7 @@ def shifted_laplacian_sequence(T: int = 200, n: int = 40, c_range=(1e-3, 0.3),
         raise ValueError(f"c_range must be (low, high) with 0 < low < high, got {c_range!r}")
     if distribution not in ("log-uniform", "uniform"):
         raise ValueError(f"distribution must be 'log-uniform' or 'uniform', got {distribution!r}")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     items = []
     for t in range(T):
         if distribution == "log-uniform":

@@ -26,6 +26,7 @@ import numpy as np
 from .. import backend as B
 from .chebyshev import check_domain, chebyshev_points, chop_degree, vals2coeffs
 from .chebtucker import ChebTucker
+from ..seeding import as_generator
 
 __all__ = ["newton_long_range", "newton_long_range_cp", "particle_potential",
            "long_range_particle_sum", "lattice_cluster", "random_cloud"]
@@ -245,7 +246,7 @@ def lattice_cluster(shape=(10, 10, 10), spacing: float = 0.15, center=(0.0, 0.0,
     elif charges == "alternating":
         q = np.where(idx.sum(axis=0) % 2 == 0, 1.0, -1.0)
     elif charges == "random":
-        q = np.random.default_rng(seed).uniform(-1.0, 1.0, pos.shape[0])
+        q = as_generator(seed).uniform(-1.0, 1.0, pos.shape[0])
     else:
         raise ValueError(f"charges must be 'unit', 'alternating' or 'random', got {charges!r}")
     return pos, q
@@ -264,7 +265,7 @@ def random_cloud(n: int = 1000, box=((-0.8, 0.8),) * 3, seed=0, charges="random"
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     b = check_domain(box, 3, "box")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     pos = b[:, 0] + (b[:, 1] - b[:, 0]) * rng.random((n, 3))
     if charges == "random":
         q = rng.uniform(-1.0, 1.0, n)
