@@ -182,3 +182,30 @@ def test_as_generator_reproducible_and_leaves_global_state():
         as_generator(-1)
     with pytest.raises(TypeError, match="RandomState"):
         as_generator(np.random.RandomState(0))
+
+
+# Files that still write without lrsolve.io (owned by other engineers; remove an entry when
+# its writes go through atomic_save / save_json / save_figure).
+_PENDING_WRITERS = {"lrsolve/bench/optimize.py", "lrsolve/petsc/bench.py"}
+
+
+def test_every_package_write_goes_through_atomic_save():
+    import re
+    import lrsolve
+    root = os.path.dirname(os.path.dirname(lrsolve.__file__))
+    raw = re.compile(r"\.savefig\(path|json\.dump\(|\.write_text\(|\.write_bytes\(|"
+                     r"open\([^)]*[\"'][wa]b?[\"']|os\.replace\(|mkstemp\(|"
+                     r"torch\.save\((?!obj, fh|body, fh)|np\.save\(|np\.savez\((?!fh)")
+    offenders = []
+    for folder, _, files in os.walk(os.path.join(root, "lrsolve")):
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            path = os.path.join(folder, f)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            if rel == "lrsolve/io.py" or rel in _PENDING_WRITERS:
+                continue
+            for no, line in enumerate(open(path), 1):
+                if raw.search(line):
+                    offenders.append(f"{rel}:{no}: {line.strip()}")
+    assert offenders == []
