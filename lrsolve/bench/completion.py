@@ -48,7 +48,7 @@ def _predict(U, s, V, rows, cols):
     return out
 
 
-def soft_impute(rows, cols, values, shape, lam, *, max_rank=100, iters=200, tol=1e-5,
+def soft_impute(rows, cols, values, shape, lam, *, max_rank=100, maxiter=200, rtol=1e-5,
                 test=None, seed=0, warm=None, dense_limit=200_000):
     """SoftImpute: nuclear-norm regularised completion ``min 1/2||P(X - M)||^2 + lam ||X||_*``.
 
@@ -65,7 +65,7 @@ def soft_impute(rows, cols, values, shape, lam, *, max_rank=100, iters=200, tol=
     dense = m * n <= dense_limit
     hist = {"time": [], "test_rmse": [], "rank": []}
     it = 0
-    for it in range(1, iters + 1):
+    for it in range(1, maxiter + 1):
         resid = values - _predict(U, s, V, rows, cols)
         S = sp.csr_matrix((resid, (rows, cols)), shape=shape)
         if dense:
@@ -98,7 +98,7 @@ def soft_impute(rows, cols, values, shape, lam, *, max_rank=100, iters=200, tol=
         if test is not None:
             pred = _predict(U, s, V, test[0], test[1])
             hist["test_rmse"].append(float(np.sqrt(np.mean((pred - test[2]) ** 2))))
-        if it > 1 and change < tol:
+        if it > 1 and change < rtol:
             break
     return U, s, V, {"iterations": it, "history": hist, "time": time.perf_counter() - t0}
 
@@ -116,13 +116,13 @@ def _truth_error_tracker(truth):
     return callback, curve, t_start, spent
 
 
-def _run_altmin(P, solver, rank, *, tol, iters=100, reg=0.0, track=True, **kw):
+def _run_altmin(P, solver, rank, *, rtol, maxiter=100, reg=0.0, track=True, **kw):
     import lrsolve as lr
     from ..problems.completion import completion_error
     callback, curve, t_start, spent = _truth_error_tracker(P.truth) if track else (None, [], [0], [0.0])
     t_start[0] = time.perf_counter()
     info = lr.completion.altmin(P.rows, P.cols, P.values, P.shape, rank=rank,
-                                      solver=solver, rtol=tol, maxiter=iters, reg=reg,
+                                      solver=solver, rtol=rtol, maxiter=maxiter, reg=reg,
                                       callback=callback, test=P.test, **kw)
     U, V = info
     wall = time.perf_counter() - t_start[0]
@@ -146,7 +146,7 @@ def recovery(n=2000, rank=10, oversampling=5.0, seed=0, soft=True, progress=prin
     out = {"shape": P.shape, "rank": rank, "nnz": P.nnz, "rate": P.meta["rate"],
            "oversampling": oversampling, "runs": []}
     for solver in ("sketch", "exact"):
-        r = _run_altmin(P, solver, rank, tol=1e-10)
+        r = _run_altmin(P, solver, rank, rtol=1e-10)
         out["runs"].append(r)
         progress(f"recovery {n}x{n} k={rank} {solver:6s}: err {r['rel_frobenius_error']:.2e} "
                  f"in {r['altmin_seconds']:.2f}s, {r['sweeps']} sweeps")
@@ -159,7 +159,7 @@ def recovery(n=2000, rank=10, oversampling=5.0, seed=0, soft=True, progress=prin
         warm, curve = None, []
         for frac in (0.1, 0.03, 0.01, 0.003, 0.001):
             U, s, V, info = soft_impute(P.rows, P.cols, P.values, P.shape, frac * lam_max,
-                                        max_rank=4 * rank, iters=40, tol=1e-9, warm=warm, seed=seed)
+                                        max_rank=4 * rank, maxiter=40, rtol=1e-9, warm=warm, seed=seed)
             warm = (U, s, V)
             curve.append((time.perf_counter() - t0, completion_error(U * s, V, P.truth)))
         out["runs"].append({"solver": "softimpute", "seconds": time.perf_counter() - t0,
@@ -207,7 +207,7 @@ def speed(ranks=(20, 40), n=2000, rate=0.2, seed=0, repeats=3, progress=print, *
         for _ in range(max(int(repeats), 1)):
             for name, extra in variants.items():
                 solver = "exact" if name == "exact" else "sketch"
-                runs[name].append(_run_altmin(P, solver, k, tol=1e-9, track=False, **extra, **kw))
+                runs[name].append(_run_altmin(P, solver, k, rtol=1e-9, track=False, **extra, **kw))
         res = {}
         for name, rs in runs.items():
             r = dict(rs[0])
