@@ -74,10 +74,12 @@ class NetworkDirection:
             t = torch.from_dlpack(r)
         else:
             t = torch.from_numpy(np.ascontiguousarray(r))
-        t = t.to(device=self.device, dtype=self.dtype)
+        # Normalise in the residual's own precision before casting to the network's
+        # dtype: a residual of norm 1e-78 would underflow to zero in float32.
         scale = torch.linalg.vector_norm(t) / self.input_scale
+        t = (t / scale).to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
-            q = self.model((t / scale).reshape((1, 1) + self.grid_shape)).reshape(-1)
+            q = self.model(t.reshape((1, 1) + self.grid_shape)).reshape(-1)
         if bk.is_torch(r):
             out = q.to(device=r.device, dtype=r.dtype)
         elif bk.is_cupy(r):  # pragma: no cover - needs a GPU

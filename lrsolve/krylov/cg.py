@@ -78,7 +78,10 @@ def pcg(system: LinearSystem, *, rtol: float | None = None, atol: float | None =
         return SolveResult(x=bk.zeros_like(b), status=Status.CONVERGED, iterations=0,
                            residuals=[0.0], detail=ZERO_RHS, time=time.perf_counter() - t0,
                            method=method, stats={"matvecs": 0})
-    monitor = Monitor(tol, floor=math.sqrt(eps_of(b)) * bnorm)
+    floor = math.sqrt(eps_of(b)) * bnorm
+    monitor = Monitor(tol, floor=floor)
+    best_noise, x_best = math.inf, None
+    low = system.low_precision
     if system.x0 is None:
         x = bk.zeros_like(b)
         r = bk.copy(b)
@@ -105,6 +108,9 @@ def pcg(system: LinearSystem, *, rtol: float | None = None, atol: float | None =
             r_true = b - A(x)
             matvecs += 1
             true_norm = bk.norm(r_true)
+            if low:  # judge the answer as returned, in float64
+                precise = system.precise_residual_norm(x)
+                true_norm = true_norm if precise is None else max(true_norm, precise)
             verdict = monitor.confirm(true_norm)
             residuals[-1] = true_norm
             if verdict is not None:
@@ -169,6 +175,18 @@ def pcg(system: LinearSystem, *, rtol: float | None = None, atol: float | None =
         residuals.append(rnorm)
         if callback is not None:
             callback(x)
+        # Rounding-noise guard: below sqrt(eps)||b|| the recursion may be iterating on
+        # rounding noise; keep the best iterate seen there (a copy each time the residual
+        # halves) and stop as STAGNATION with it when the residual then blows up.
+        if rnorm <= floor:
+            if rnorm < 0.5 * best_noise:
+                best_noise, x_best = rnorm, bk.copy(x)
+        elif x_best is not None and (rnorm > 1e3 * best_noise or not math.isfinite(rnorm)):
+            x = x_best
+            residuals.append(bk.norm(b - A(x)))
+            matvecs += 1
+            status = Status.STAGNATION
+            break
         if not math.isfinite(rnorm):
             x -= alpha * p  # back to the last finite iterate
             status = Status.NONFINITE
@@ -266,6 +284,12 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
             r_true = b - A(x)
             matvecs += 1
             tn = bk.column_norms(r_true)
+            if system.low_precision:
+                for j in np.flatnonzero(claim):
+                    sub = _column_system(system, j)
+                    precise = sub.precise_residual_norm(x[:, j])
+                    if precise is not None:
+                        tn[j] = max(tn[j], precise)
             for j in np.flatnonzero(claim):
                 verdict = monitors[j].confirm(float(tn[j]))
                 if verdict is not None:
@@ -350,6 +374,11 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
     return SolveResult(x=x, status=worst, iterations=int(its.max()), residuals=history,
                        time=time.perf_counter() - t0, method=method,
                        stats={"matvecs": matvecs, "columns": cols, "batch": k})
+
+
+def _column_system(system, j):
+    from dataclasses import replace
+    return replace(system, b=system.b[:, j], x0=None, k=None)
 
 
 def cg_result(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-5, atol: float = 0.0,

@@ -114,6 +114,9 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
             r_true = b - A(x)
             matvecs += 1
             true_norm = bk.norm(r_true)
+            if system.low_precision:  # judge the answer as returned, in float64
+                precise = system.precise_residual_norm(x)
+                true_norm = true_norm if precise is None else max(true_norm, precise)
             residuals[-1] = true_norm
             verdict = monitor.confirm(true_norm)
             if verdict is not None:
@@ -147,7 +150,7 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
             status = verdict
             break
         for p_j, Ap_j, pAp_j in kept:
-            c = abs(dot(p, Ap_j)) / math.sqrt(pAp * pAp_j)
+            c = abs(dot(p, Ap_j)) / (math.sqrt(pAp) * math.sqrt(pAp_j))
             max_cos = max(max_cos, c)
         alpha = dot(p, r) / pAp
         it += 1
