@@ -67,7 +67,7 @@ def main(argv=None) -> int:
           f"final loss {meta['final_loss']:.4g}; saved {args.out}")
     if not args.no_eval:
         from ..problems import poisson
-        from ..solve import solve
+        from ..solvers import solve
         P = poisson(n=args.grid, dim=args.dim, rhs="random", seed=1)
         r = solve(P.A, P.b, method="dcdm", model=model, rtol=1e-6)
         c = solve(P.A, P.b, method="cg", rtol=1e-6)

@@ -27,7 +27,7 @@ from ..io import atomic_save
 from ..seeding import as_generator
 from ..problems.darcy import darcy_coefficient
 from ..problems.poisson import poisson
-from ..solve import solve
+from ..solvers import solve
 
 __all__ = ["DarcyData", "darcy_dataset", "cache_dir", "CACHE_ENV"]
 
