@@ -53,7 +53,7 @@ def test_corrupted_shipped_weights_are_refused(tmp_path):
 
 def test_pretrained_still_solves_in_four_iterations():
     P = lr.problems.poisson(n=64, dim=2)
-    r = lr.solve(P.A, P.b, method="dcdm", model=lr.dcdm.load_pretrained("poisson2d"), rtol=1e-6)
+    r = lr.dcdm.dcdm_solve(P.A, P.b, lr.dcdm.load_pretrained("poisson2d"), rtol=1e-6)
     assert r.converged and r.iterations <= 5
 
 
@@ -104,8 +104,8 @@ def test_solve_restores_the_callers_train_mode():
     model = lr.dcdm.load_pretrained("poisson2d")
     model.train()
     P = lr.problems.poisson(n=16, dim=2)
-    lr.solve(P.A, P.b, method="dcdm", model=model, rtol=1e-6)
+    lr.dcdm.dcdm_solve(P.A, P.b, model, rtol=1e-6)
     assert model.training and all(m.training for m in model.modules())
     model.eval()
-    lr.solve(P.A, P.b, method="dcdm", model=model, rtol=1e-6)
+    lr.dcdm.dcdm_solve(P.A, P.b, model, rtol=1e-6)
     assert not model.training

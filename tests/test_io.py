@@ -24,6 +24,27 @@ class _Payload:
         return (os.makedirs, (self.target,))
 
 
+class _FilePayload:
+    """Pickles to ``open(target, "w")``: loading it would create a file."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        import builtins
+        return (builtins.open, (self.target, "w"))
+
+
+def test_crafted_weights_file_that_would_create_a_file_runs_no_code(tmp_path):
+    target = tmp_path / "created.txt"
+    bad = tmp_path / "evil.pt"
+    torch.save({"w": torch.ones(1), "x": _FilePayload(str(target))}, bad)
+    assert not target.exists()
+    with pytest.raises(ValueError, match="not plain weights"):
+        lio.load_weights(bad)
+    assert not target.exists()
+
+
 def test_atomic_save_writes_bytes_str_and_writer(tmp_path):
     p = tmp_path / "sub" / "a.bin"
     assert lio.atomic_save(p, b"\x00\x01") == p
