@@ -296,6 +296,96 @@ def run_pde(args):
     return out
 
 
+def _second_order(problem, x, lam=None):
+    """(KKT residual, smallest reduced-Hessian eigenvalue) at ``x`` (least-squares
+    multipliers when ``lam`` is None)."""
+    from lrsolve.optimize.newton import _least_squares_multipliers
+    from lrsolve.optimize import reduced_hessian_eigenvalues
+    try:
+        g = np.asarray(problem.grad(x), dtype=float)
+        c = np.asarray(problem.c(x), dtype=float)
+        J = problem.jac(x)
+        if lam is None:
+            lam = _least_squares_multipliers(J, g)
+        gL = problem.lagrangian_gradient(x, lam, g, J)
+        kkt = float(math.sqrt(gL @ gL + c @ c))
+        ev = reduced_hessian_eigenvalues(problem, x, lam)
+        return kkt, float(ev[0]) if ev.size else math.inf
+    except Exception:  # a peer's point may be outside the domain
+        return math.nan, math.nan
+
+
+def nonconvex_success(kkt, lam_min, tol):
+    """A local minimiser to the tolerance: KKT <= tol and reduced Hessian >= -sqrt(tol)."""
+    return bool(kkt <= tol and lam_min >= -math.sqrt(tol))
+
+
+def run_nonconvex(args):
+    """Every nonconvex problem from ``--starts`` starting points: success = KKT <= tol at
+    a point whose reduced Hessian is positive semidefinite (smallest eigenvalue
+    >= -sqrt(tol)), for ours (inertia correction and the paper's rule) and the peers."""
+    import lrsolve as lr
+    from lrsolve.problems import nlp
+    problems = nlp.nonconvex_test_set(sizes=tuple(args.nonconvex_sizes),
+                                      pde_sizes=tuple(args.nonconvex_pde_sizes))
+    solvers = [("sketch", dict(inner="sketch")), ("sketch-paper", dict(modification="paper")),
+               ("exact", dict(inner="direct"))]
+    names = [s for s, _ in solvers] + ["SLSQP", "trust-constr"] + (["ipopt"] if args.ipopt else [])
+    rows = []
+    for P in problems:
+        for i, x0 in enumerate(nlp.random_starts(P, args.starts, seed=args.seed)):
+            row = {"problem": P.name, "start": i, "n": P.n, "fopt": P.fopt}
+            for name in names:
+                if name in dict(solvers):
+                    kw = dict(solvers)[name]
+                    fn = lambda kw=kw: lr.optimize.sketch_newton(P.problem, x0, tol=args.tol,
+                                                                 seed=args.seed, **kw)
+                elif name == "ipopt":
+                    fn = lambda: _ipopt_solve(P.problem, x0)
+                else:
+                    fn = lambda name=name: _scipy_solve(P.problem, x0, name)
+                try:
+                    seconds, res = _timed(fn)
+                except Exception as exc:
+                    row[name] = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
+                    continue
+                ours = name in dict(solvers)
+                xr = np.asarray(res.x, dtype=float)
+                kkt, lmin = _second_order(P.problem, xr, np.asarray(res.lam) if ours else None)
+                if ours:
+                    kkt = float(res.kkt)
+                row[name] = {"success": nonconvex_success(kkt, lmin, args.tol), "kkt": kkt,
+                             "reduced_min": lmin, "fun": float(res.fun),
+                             "nit": int(res.nit) if "nit" in res else None, "time": seconds}
+                if ours:
+                    row[name].update(status=res.status.value, inner=int(res.inner_iterations),
+                                     modifications=int(res.hessian_modifications),
+                                     nc_steps=int(res.negative_curvature_steps))
+            rows.append(row)
+            parts = [f"{P.name:22s} s{i}"]
+            for name in names:
+                e = row[name]
+                if "kkt" not in e:
+                    parts.append(f"{name}: error")
+                    continue
+                parts.append(f"{name}: {'ok' if e['success'] else 'FAIL'} it={e['nit']} "
+                             f"kkt={e['kkt']:.0e} lmin={e['reduced_min']:.1e} f={e['fun']:.4g}")
+            print(" | ".join(parts), flush=True)
+    summary = {}
+    for name in names:
+        ok = [r[name]["success"] for r in rows]
+        nits = [r[name]["nit"] for r in rows if r[name].get("nit") is not None]
+        summary[name] = {"solved": int(sum(ok)), "total": len(ok), "fraction": float(np.mean(ok)),
+                         "median_nit": float(np.median(nits)) if nits else None,
+                         "median_time": float(np.nanmedian([r[name].get("time", math.nan)
+                                                            for r in rows]))}
+    print(f"\nnonconvex set: local minimiser (KKT <= {args.tol:.0e}, reduced Hessian PSD)")
+    for name, s_ in summary.items():
+        print(f"  {name:13s} {s_['solved']:3d}/{s_['total']}  ({100 * s_['fraction']:.1f}%)  "
+              f"median nit {s_['median_nit']}  median time {s_['median_time']:.3f}s")
+    return {"rows": rows, "summary": summary}
+
+
 def run_convergence(args):
     import lrsolve as lr
     from lrsolve.problems import nlp
@@ -369,7 +459,11 @@ def _plot(results, path_prefix):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lrsolve bench optimize", description=__doc__.split("\n")[0])
     parser.add_argument("--sections", nargs="+", default=["set", "pde", "convergence"],
-                        choices=["set", "pde", "convergence"])
+                        choices=["set", "nonconvex", "pde", "convergence"])
+    parser.add_argument("--starts", type=int, default=3,
+                        help="starting points per nonconvex problem")
+    parser.add_argument("--nonconvex-sizes", type=int, nargs="+", default=[10, 30, 100])
+    parser.add_argument("--nonconvex-pde-sizes", type=int, nargs="*", default=[8, 16])
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--sketch", default="gaussian")
     parser.add_argument("--seed", type=int, default=0)
@@ -406,6 +500,8 @@ def main(argv=None) -> int:
                "machine": platform.machine(), "threads": args.threads}
     if "set" in args.sections:
         results["set"] = run_set(args)
+    if "nonconvex" in args.sections:
+        results["nonconvex"] = run_nonconvex(args)
     if "pde" in args.sections:
         results["pde"] = run_pde(args)
     if "convergence" in args.sections:

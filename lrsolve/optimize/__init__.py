@@ -5,9 +5,12 @@ functions through :meth:`Problem.from_torch`); :func:`sketch_newton` solves it b
 AdaSketch-Newton (Hong, Na, Mahoney & Kolar, ICML 2023) and :func:`exact_newton` is
 the same method with exact KKT solves.
 """
-from .kkt import INNER_SOLVERS, KKTSystem, sketch_project
-from .newton import ACCURACY_RULES, exact_newton, sketch_newton
+from .kkt import (INNER_SOLVERS, KKTSystem, NystromPreconditioner, kkt_inertia,
+                  nullspace_nystrom_solve, sketch_project)
+from .newton import (ACCURACY_RULES, MODIFICATIONS, NewtonResult, exact_newton,
+                     reduced_hessian_eigenvalues, sketch_newton)
 from .problem import Problem
 
-__all__ = ["Problem", "sketch_newton", "exact_newton", "KKTSystem", "sketch_project",
-           "INNER_SOLVERS", "ACCURACY_RULES"]
+__all__ = ["Problem", "sketch_newton", "exact_newton", "NewtonResult", "KKTSystem",
+           "sketch_project", "nullspace_nystrom_solve", "NystromPreconditioner", "kkt_inertia",
+           "reduced_hessian_eigenvalues", "INNER_SOLVERS", "ACCURACY_RULES", "MODIFICATIONS"]

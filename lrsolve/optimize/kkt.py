@@ -13,7 +13,16 @@ and stop as soon as the residual meets the caller's accuracy bound ``‖b - K z�
 * :func:`sketch_project` - randomized iterative sketching (block sketch-and-project,
   Gower & Richtárik 2015), the solver of Hong, Na, Mahoney & Kolar (ICML 2023);
 * :func:`krylov_solve` - restarted GMRES (ILU-preconditioned when the system is sparse);
+* :func:`nullspace_nystrom_solve` - conjugate gradients on the reduced system
+  ``ZᵀBZ u = Zᵀ(...)`` in the null space of ``G`` (``Z = [-G_B⁻¹G_N; I]`` from a sparse LU
+  of a square basis block ``G_B``), preconditioned by a randomized Nyström
+  approximation of the reduced Hessian built from one Gaussian sketch (Frangella,
+  Tropp & Udell, SIAM J. Matrix Anal. Appl. 2023), with negative-curvature detection;
 * :func:`direct_solve` - dense LU / sparse LU, the exact-Newton reference.
+
+:func:`kkt_inertia` counts the eigenvalue signs of ``K`` from an LDLᵀ factorisation
+(Sylvester's law of inertia): ``K`` has inertia ``(n, m, 0)`` exactly when the reduced
+Hessian ``ZᵀBZ`` is positive definite and ``G`` has full rank (Gould 1985).
 """
 from __future__ import annotations
 
@@ -28,9 +37,11 @@ import scipy.sparse.linalg as spla
 from ..sketch import make_sketch
 from .problem import matvec, rmatvec
 
-__all__ = ["KKTSystem", "sketch_project", "krylov_solve", "direct_solve", "INNER_SOLVERS"]
+__all__ = ["KKTSystem", "sketch_project", "krylov_solve", "direct_solve",
+           "nullspace_nystrom_solve", "NullSpaceBasis", "NystromPreconditioner", "kkt_inertia",
+           "INNER_SOLVERS"]
 
-INNER_SOLVERS = ("sketch", "gmres", "direct")
+INNER_SOLVERS = ("sketch", "gmres", "direct", "nystrom")
 
 
 def _is_matrix(A: Any) -> bool:
@@ -52,6 +63,9 @@ class KKTSystem:
         self.N = self.n + self.m
         self._explicit = False  # not yet built (None means "matrix-free")
         self.matvecs = 0
+        # Set by an inner solver that met ``pᵀBp <= 0`` on the tangent space:
+        # {"direction": unit n-vector in null(G), "curvature": pᵀBp / pᵀp}.
+        self.negative_curvature = None
 
     def hess_vec(self, v):
         if self.H is not None:
@@ -177,7 +191,10 @@ def sketch_project(K: KKTSystem, b, z, r, tol: float, *, kind: str = "gaussian",
         gram = gram.toarray() if sp.issparse(gram) else np.asarray(gram)
         if not np.any(gram):
             continue  # the sketch missed every nonzero row; draw again
-        y = sla.lstsq(gram, Sr, cond=1e-13, lapack_driver="gelsy")[0]
+        if not (np.all(np.isfinite(gram)) and np.all(np.isfinite(Sr))):
+            # Overflowing H or G: report, never raise from inside LAPACK.
+            return z, r, it - 1, False
+        y = sla.lstsq(gram, Sr, cond=1e-13, lapack_driver="gelsy", check_finite=False)[0]
         if sp.issparse(W):
             support = np.unique(W.indices)
             dz = np.asarray(W[:, support].T @ y).reshape(-1)
@@ -264,4 +281,221 @@ def direct_solve(K: KKTSystem, b, z, r, tol: float, **_):
     return z, r, 1, bool(np.linalg.norm(r) <= max(tol, 1e-10 * max(bnorm, 1.0)))
 
 
-SOLVERS = {"sketch": sketch_project, "gmres": krylov_solve, "direct": direct_solve}
+def kkt_inertia(K) -> tuple[int, int, int]:
+    """``(positive, negative, zero)`` eigenvalue counts of a symmetric dense ``K`` from
+    its Bunch-Kaufman LDLᵀ factorisation (the 1x1 and 2x2 blocks of ``D``)."""
+    K = np.asarray(K, dtype=float)
+    _, D, _ = sla.ldl(K, lower=True, check_finite=False)
+    N = D.shape[0]
+    scale = max(float(np.max(np.abs(D))) if N else 0.0, 1e-300)
+    tiny = 1e3 * np.finfo(float).eps * scale
+    pos = neg = zero = 0
+    i = 0
+    while i < N:
+        if i + 1 < N and D[i + 1, i] != 0.0:
+            vals = np.linalg.eigvalsh(D[i:i + 2, i:i + 2])
+            i += 2
+        else:
+            vals = [D[i, i]]
+            i += 1
+        for v in vals:
+            if v > tiny:
+                pos += 1
+            elif v < -tiny:
+                neg += 1
+            else:
+                zero += 1
+    return pos, neg, zero
+
+
+class NullSpaceBasis:
+    """``Z = P [-G_B⁻¹ G_N; I]``: a basis of ``null(G)`` from a sparse LU of the square
+    block ``G_B = G[:, basis]`` (the state block of a PDE-constrained problem).
+
+    ``Z u`` and ``Zᵀ v`` cost one LU solve each; :meth:`particular` gives the ``x`` with
+    ``G x = c`` supported on the basis, and :meth:`multipliers` the ``y`` with
+    ``G_Bᵀ y = v_B``."""
+
+    def __init__(self, G, basis):
+        G = sp.csc_matrix(G)
+        self.m, self.n = G.shape
+        basis = np.asarray(basis, dtype=np.int64)
+        if basis.size != self.m:
+            raise ValueError(f"basis has {basis.size} indices but G has {self.m} rows")
+        self.basis = basis
+        mask = np.ones(self.n, dtype=bool)
+        mask[basis] = False
+        self.nonbasis = np.flatnonzero(mask)
+        self.lu = spla.splu(G[:, basis].tocsc())
+        self.GN = G[:, self.nonbasis].tocsr()
+        self.GNT = self.GN.T.tocsr()
+        self.solves = 0
+
+    def Z(self, U):
+        """``Z U`` for a vector or an ``(n - m, k)`` block."""
+        U = np.asarray(U, dtype=float)
+        out = np.zeros((self.n,) + U.shape[1:])
+        out[self.nonbasis] = U
+        rhs = self.GN @ U
+        out[self.basis] = -self.lu.solve(np.asarray(rhs))
+        self.solves += 1
+        return out
+
+    def ZT(self, V):
+        """``Zᵀ V`` for a vector or an ``(n, k)`` block."""
+        V = np.asarray(V, dtype=float)
+        w = self.lu.solve(np.ascontiguousarray(V[self.basis]), trans="T")
+        self.solves += 1
+        return V[self.nonbasis] - np.asarray(self.GNT @ w)
+
+    def particular(self, c):
+        x = np.zeros(self.n)
+        x[self.basis] = self.lu.solve(np.asarray(c, dtype=float))
+        self.solves += 1
+        return x
+
+    def multipliers(self, v):
+        self.solves += 1
+        return self.lu.solve(np.ascontiguousarray(v[self.basis]), trans="T")
+
+
+class NystromPreconditioner:
+    """Randomized Nyström preconditioner of a symmetric positive semidefinite ``M``
+    (Frangella, Tropp & Udell 2023, Algorithms 2.1 and 5.1).
+
+    From ``Y = M Ω`` for one Gaussian sketch ``Ω`` (``lrsolve.sketch``, ``rank`` columns)
+    it forms ``M̂ = U Λ Uᵀ`` and applies ``P⁻¹ = U (λ_ℓ / Λ) Uᵀ + (I - UUᵀ)``: the top
+    ``ℓ`` eigenvalues of ``M`` are mapped to ``λ_ℓ``, the rest are left alone.
+
+    If ``ΩᵀMΩ`` is not positive definite, ``M`` is not either: :attr:`negative` then
+    holds ``(Ω w, curvature)`` for the most negative Ritz pair and no preconditioner is
+    built (``apply`` is the identity).
+    """
+
+    def __init__(self, matmat, size: int, rank: int, rng=None):
+        rank = max(1, min(int(rank), size))
+        Omega = np.asarray(make_sketch("gaussian", rank, size, seed=rng).matrix).T.copy()
+        Omega, _ = np.linalg.qr(Omega)
+        Y = np.asarray(matmat(Omega))
+        self.negative = None
+        self.U = None
+        core = 0.5 * (Omega.T @ Y + Y.T @ Omega)
+        evals, evecs = np.linalg.eigh(core)
+        scale = max(float(np.max(np.abs(evals))), 1e-300)
+        if evals[0] <= -1e-10 * scale:
+            w = Omega @ evecs[:, 0]
+            self.negative = (w / np.linalg.norm(w), float(evals[0]))
+            return
+        nu = np.sqrt(size) * np.finfo(float).eps * max(float(np.linalg.norm(Y, 2)), 1e-300)
+        Ynu = Y + nu * Omega
+        try:
+            C = np.linalg.cholesky(0.5 * (Omega.T @ Ynu + Ynu.T @ Omega))
+        except np.linalg.LinAlgError:
+            return  # numerically rank-deficient sketch: leave unpreconditioned
+        Bf = sla.solve_triangular(C, Ynu.T, lower=True).T
+        U, sigma, _ = np.linalg.svd(Bf, full_matrices=False)
+        lam = np.maximum(sigma ** 2 - nu, 0.0)
+        keep = lam > 1e-14 * max(lam[0], 1e-300)
+        if not np.any(keep):
+            return
+        self.U, self.lam = U[:, keep], lam[keep]
+        self.floor = float(self.lam[-1])
+
+    def apply(self, v):
+        if self.U is None:
+            return v
+        Utv = self.U.T @ v
+        return v + self.U @ ((self.floor / self.lam - 1.0) * Utv)
+
+
+def nullspace_nystrom_solve(K: KKTSystem, b, z, r, tol: float, *, basis=None, rank: int = 20,
+                            maxiter: int = 2000, rng=None, cache: dict | None = None, **_):
+    """Solve ``K z = b`` in the null space of ``G`` by Nyström-preconditioned CG.
+
+    With ``x = x_p + Z u`` (``G x_p = b_c``) the KKT system reduces to
+    ``ZᵀBZ u = Zᵀ(b_x - B x_p)``, and with multipliers from ``G_Bᵀ y = (b_x - B x)_B``
+    the full KKT residual is ``(Zᵀ(b_x - B x), 0)``: the CG residual *is* the residual
+    that the adaptive accuracy condition ``‖b - K z‖ <= tol`` measures (checked once
+    more on ``K`` at the end).  The reduced Hessian is preconditioned by a rank-``rank``
+    randomized Nyström approximation (one Gaussian sketch of the reduced space).
+
+    Negative curvature (``pᵀZᵀBZp <= 0``, met by the sketch or by a CG direction) stops
+    the solve: ``K.negative_curvature`` then holds the unit direction ``Zp`` and its
+    curvature, and ``reached`` is False, so that the caller can increase the Hessian
+    shift and use the direction.  Returns ``z, r, iterations, reached``.
+    """
+    n, m = K.n, K.m
+    if basis is None or K.dual_reg:
+        # No basis (or a regularised, rank-deficient G): GMRES under the same condition.
+        return krylov_solve(K, b, z, r, tol, maxiter=maxiter, cache=cache)
+    key = (id(K.G), id(K.H), K.shift)
+    if cache is not None and cache.get("G") is K.G:
+        Zb = cache["basis"]
+    else:
+        Zb = NullSpaceBasis(K.G, basis)
+        if cache is not None:
+            cache.clear()
+            cache.update(G=K.G, basis=Zb)
+
+    def B(V):
+        if K.H is None:
+            out = (np.column_stack([K.hess_vec(V[:, j]) for j in range(V.shape[1])])
+                   if V.ndim == 2 else K.hess_vec(V))
+        else:
+            out = K.H @ V
+            out = out.toarray() if sp.issparse(out) else np.asarray(out)
+        return out + K.shift * V
+
+    def reduced(U):
+        return Zb.ZT(B(Zb.Z(U)))
+
+    size = n - m
+    if cache is not None and cache.get("key") == key and cache.get("H") is K.H:
+        pre = cache["pre"]
+    else:
+        pre = NystromPreconditioner(reduced, size, min(rank, size), rng=rng)
+        if cache is not None:
+            cache.update(key=key, H=K.H, pre=pre)
+    K.negative_curvature = None
+    if pre.negative is not None:
+        d = Zb.Z(pre.negative[0])
+        dn = float(np.linalg.norm(d))
+        K.negative_curvature = {"direction": d / dn, "curvature": pre.negative[1] / dn ** 2}
+        return z, r, 0, False
+    bx, bc = b[:n], b[n:]
+    xp = Zb.particular(bc)
+    u = np.array(z[Zb.nonbasis], dtype=float)
+    rhs = Zb.ZT(bx - B(xp))
+    res = rhs - reduced(u) if np.any(u) else rhs.copy()
+    tol2 = tol * tol
+    its = 0
+    y = pre.apply(res)
+    p = y.copy()
+    ry = float(res @ y)
+    while float(res @ res) > tol2 and its < maxiter:
+        Mp = reduced(p)
+        curv = float(p @ Mp)
+        pp = float(p @ p)
+        if curv <= 1e-14 * pp * max(1.0, abs(ry) / max(pp, 1e-300)) or not math.isfinite(curv):
+            d = Zb.Z(p)
+            dn = float(np.linalg.norm(d))
+            K.negative_curvature = {"direction": d / dn, "curvature": curv / dn ** 2}
+            break
+        step = ry / curv
+        u += step * p
+        res -= step * Mp
+        y = pre.apply(res)
+        ry_new = float(res @ y)
+        p = y + (ry_new / ry) * p
+        ry = ry_new
+        its += 1
+    x = xp + Zb.Z(u)
+    lam = Zb.multipliers(bx - B(x))
+    z = np.concatenate([x, lam])
+    r = b - K.matvec(z)
+    reached = K.negative_curvature is None and bool(np.linalg.norm(r) <= tol)
+    return z, r, max(its, 1), reached
+
+
+SOLVERS = {"sketch": sketch_project, "gmres": krylov_solve, "direct": direct_solve,
+           "nystrom": nullspace_nystrom_solve}

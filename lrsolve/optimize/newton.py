@@ -26,6 +26,7 @@ Default constants follow the reference (η1 = 1, η2 = 0.1, δ = 0.1, ξ_B = 0.1
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 
@@ -36,13 +37,39 @@ import scipy.sparse.linalg as spla
 from scipy.optimize import OptimizeResult
 
 from .. import backend as bk
+from ..result import Result, Status
 from ..sketch import SKETCHES, as_generator
-from .kkt import INNER_SOLVERS, SOLVERS, KKTSystem
+from .kkt import INNER_SOLVERS, SOLVERS, KKTSystem, kkt_inertia
 from .problem import Problem, matvec, rmatvec
 
-__all__ = ["sketch_newton", "exact_newton", "ACCURACY_RULES"]
+__all__ = ["sketch_newton", "exact_newton", "NewtonResult", "ACCURACY_RULES", "MODIFICATIONS",
+           "reduced_hessian_eigenvalues"]
 
 ACCURACY_RULES = ("adaptive", "sharpen", "theory")
+MODIFICATIONS = ("inertia", "paper")
+# The integer codes of the first version, kept as ``res.status_code``.
+_CODES = {Status.CONVERGED: 0, Status.MAXITER: 1, Status.LINESEARCH: 2, Status.NONFINITE: 3,
+          Status.FAILED: 4, Status.BREAKDOWN: 4, Status.STAGNATION: 2, Status.INVALID: 4}
+
+
+class NewtonResult(OptimizeResult, Result):
+    """The result of :func:`sketch_newton`: a ``scipy.optimize.OptimizeResult`` (a dict
+    with attribute access: ``x``, ``fun``, ``success``, ``nit``, ``message``, ...) that is
+    also an :class:`lrsolve.result.Result`: ``converged``, ``status`` (a
+    :class:`~lrsolve.result.Status`), ``reason``, ``info``, ``iterations`` (= ``nit``),
+    ``history`` (the KKT residual at every iterate, = ``kkt_history``) and ``time``.
+
+    ``success`` always equals ``converged`` and ``message`` equals ``reason``.
+    """
+
+    def __init__(self, *, status, iterations, history, time, detail="", **fields):
+        OptimizeResult.__init__(self, **fields)
+        Result.__init__(self, status=status, iterations=iterations, history=history,
+                        time=time, detail=detail)
+        self["success"] = self.converged
+        self["message"] = self.reason
+        self["nit"] = self.iterations
+        self["status_code"] = _CODES[self.status]
 
 
 class _Failure(Exception):
@@ -115,10 +142,12 @@ class _Evaluator:
 
 def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1e-6, seed=0,
                   *, inner: str = "sketch", block_size: int | None = None,
-                  accuracy: str = "adaptive", maxiter: int = 200, max_inner: int | None = None,
+                  accuracy: str = "adaptive", maxiter: int = 200,
+                  inner_maxiter: int | None = None, modification: str = "inertia",
                   lam0=None, eta1: float = 1.0, eta2: float = 0.1, delta: float = 0.1,
                   xi_B: float = 0.1, beta: float = 0.1, nu: float = 1.5,
-                  dense_limit: int = 1000, callback=None) -> OptimizeResult:
+                  dense_limit: int = 1000, nystrom_rank: int = 20, callback=None,
+                  max_inner: int | None = None) -> NewtonResult:
     """Solve ``min f(x) s.t. c(x) = 0`` by AdaSketch-Newton.
 
     Parameters
@@ -131,12 +160,15 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         Sketch family for the inner solver: ``"gaussian"``, ``"countsketch"``,
         ``"sparse-sign"``, ``"srht"`` or ``"rows"`` (randomized block Kaczmarz).
     tol : float
-        Stop when the KKT residual ``‖(∇ₓL, c)‖_2 <= tol``.
+        Stop when the KKT residual ``‖(∇ₓL, c)‖_2 <= tol`` (an absolute tolerance on the
+        first-order conditions; any positive real, NumPy scalars included).
     seed : int, Generator or None
         Randomness of the sketches.
     inner : str
         ``"sketch"`` (default, the paper's randomized iterative sketching solver),
-        ``"gmres"`` (ILU-preconditioned GMRES under the same accuracy condition) or
+        ``"nystrom"`` (null-space CG with a randomized Nyström preconditioner of the
+        reduced Hessian; needs ``Problem(basis=...)`` or a dense Jacobian), ``"gmres"``
+        (ILU-preconditioned GMRES) - all under the same accuracy condition - or
         ``"direct"`` (exact Newton, the reference variant).
     block_size : int, optional
         Rows per sketch (default ``min(16, N - 1)`` for ``N = n + m``; the paper
@@ -151,38 +183,58 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         reference code; near-exact solves, needs the dense checks below).
     maxiter : int
         Outer (Newton) iterations.
-    max_inner : int, optional
+    inner_maxiter : int, optional
         Budget of inner steps per Newton iteration, over all penalty-update rounds
         (default ``max(20000, 20 N)``); a capped solve is still used if it passes the
-        descent test, otherwise the result fails with ``status=4``.
+        descent test, otherwise the result fails with ``Status.FAILED``.
+    modification : str
+        What to do where the reduced Hessian ``Zᵀ∇²ₓL Z`` is not positive definite
+        (on convex problems it never is, and both choices are the paper's method):
+        ``"inertia"`` (default) - the smallest shift ``B = ∇²ₓL + δI`` of the sequence
+        ``1e-4, ×100, ×8, ...`` (``δ_last/3`` first after a shifted step) for which the
+        KKT matrix has inertia ``(n, m, 0)`` (LDLᵀ count up to ``dense_limit``; beyond
+        it, negative curvature met by the ``nystrom`` inner solver), plus a
+        negative-curvature step at KKT points that are saddles, and a reset of the
+        multipliers to their least-squares estimate when they blow up;
+        ``"paper"`` - the reference rule ``δ = ξ_B + ‖∇²ₓL‖_F``.
     lam0 : array_like (m,), optional
         Starting multipliers (default: least-squares estimate ``argmin ‖∇f + Jᵀlam‖``).
     eta1, eta2, delta, xi_B, beta, nu : float
         Penalty parameters of the merit, accuracy factor, minimum reduced-Hessian
-        eigenvalue after modification, Armijo constant and update factor.
+        eigenvalue after the paper's modification, Armijo constant and update factor.
     dense_limit : int
-        Up to ``n + m`` this size, ``λ_min(G Gᵀ)`` and the reduced Hessian are checked
-        exactly (dense QR / eigendecomposition); beyond it the modification is
-        triggered only when the descent test fails with the penalties at their limits.
+        Up to ``n + m`` this size, ``λ_min(G Gᵀ)``, the inertia of ``K`` and the reduced
+        Hessian are checked exactly (dense LDLᵀ / eigendecomposition); beyond it the
+        modification is triggered by negative curvature found by the inner solver, or
+        when the descent test fails with the penalties at their limits.
+    nystrom_rank : int
+        Sketch size (rank) of the Nyström preconditioner of ``inner="nystrom"``.
     callback : callable, optional
         ``callback(x, lam, kkt)`` after every iteration.
+    max_inner : int, optional
+        Deprecated name of ``inner_maxiter``.
 
     Returns
     -------
-    scipy.optimize.OptimizeResult
-        ``x``, ``lam`` (also ``multipliers``), ``fun``, ``success``, ``status`` (0
-        converged, 1 iteration limit, 2 line search / descent failure, 3 non-finite
-        values, 4 inner solver failure), ``message``, ``nit``, ``kkt`` (final),
-        ``kkt_history``, ``inner_iterations`` (total), ``inner_history`` (per Newton
-        step), ``alpha_history``, ``eta1``, ``eta2``, ``nfev``, ``njev``, ``time``.
+    NewtonResult
+        A ``scipy.optimize.OptimizeResult`` and an :class:`lrsolve.result.Result`:
+        ``x``, ``lam`` (also ``multipliers``), ``fun``, ``success`` (= ``converged``),
+        ``status`` (:class:`~lrsolve.result.Status`: ``CONVERGED``, ``MAXITER``,
+        ``LINESEARCH`` (line search / descent failure), ``NONFINITE`` (overflow, NaN),
+        ``FAILED`` (inner solver or linear algebra failure)), ``status_code`` (the old
+        integers 0-4), ``reason`` (= ``message``), ``nit`` (= ``iterations``), ``kkt``
+        (final), ``kkt_history`` (= ``history``), ``inner_iterations`` (total),
+        ``inner_history`` (per Newton step), ``alpha_history``, ``eta1``, ``eta2``,
+        ``hessian_modifications``, ``negative_curvature_steps``, ``multiplier_resets``,
+        ``nfev``, ``njev``, ``time``.
 
     Examples
     --------
     >>> import lrsolve as lr
     >>> P = lr.problems.nlp.hs_problem("hs28")
     >>> res = lr.optimize.sketch_newton(P.problem, P.x0, sketch="gaussian", seed=0)
-    >>> res.success, bool(abs(res.fun - P.fopt) < 1e-8)
-    (True, True)
+    >>> res.success, res.status, bool(abs(res.fun - P.fopt) < 1e-8)
+    (True, <Status.CONVERGED: 'converged'>, True)
     """
     start = time.perf_counter()
     if not isinstance(problem, Problem):
@@ -199,15 +251,25 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         raise ValueError(f"sketch must be one of {SKETCHES}, got {sketch!r}")
     if accuracy not in ACCURACY_RULES:
         raise ValueError(f"accuracy must be one of {ACCURACY_RULES}, got {accuracy!r}")
-    if not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if not (isinstance(maxiter, (int, np.integer)) and maxiter >= 0):
-        raise ValueError(f"maxiter must be a non-negative int, got {maxiter!r}")
-    if block_size is not None and (not isinstance(block_size, (int, np.integer)) or block_size < 1):
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    for label, value in (("eta1", eta1), ("eta2", eta2), ("delta", delta), ("xi_B", xi_B)):
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"{label} must be positive, got {value!r}")
+    if modification not in MODIFICATIONS:
+        raise ValueError(f"modification must be one of {MODIFICATIONS}, got {modification!r}")
+    tol = _positive_real(tol, "tol")
+    if max_inner is not None:
+        if inner_maxiter is not None:
+            raise TypeError("give inner_maxiter only (max_inner is its deprecated name)")
+        warnings.warn("max_inner is deprecated; use inner_maxiter", DeprecationWarning,
+                      stacklevel=2)
+        inner_maxiter = max_inner
+    maxiter = _count(maxiter, "maxiter", minimum=0)
+    if inner_maxiter is not None:
+        inner_maxiter = _count(inner_maxiter, "inner_maxiter", minimum=1)
+    if block_size is not None:
+        block_size = _count(block_size, "block_size", minimum=1)
+    nystrom_rank = _count(nystrom_rank, "nystrom_rank", minimum=1)
+    dense_limit = _count(dense_limit, "dense_limit", minimum=0)
+    eta1, eta2, delta, xi_B = (_positive_real(v, label) for v, label in
+                               ((eta1, "eta1"), (eta2, "eta2"), (delta, "delta"), (xi_B, "xi_B")))
+    beta, nu = _positive_real(beta, "beta"), _positive_real(nu, "nu")
     if not 0 < beta < 0.5:
         raise ValueError(f"beta must lie in (0, 1/2), got {beta!r}")
     if not nu > 1:
@@ -216,7 +278,8 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
     n = x.size
     ev = _Evaluator(problem, n)
     # Shapes and finiteness at x0 are the caller's responsibility: raise here, clearly.
-    f, g, c, J = ev.point(x)
+    with np.errstate(all="ignore"):
+        f, g, c, J = ev.point(x)
     m = c.size
     if not math.isfinite(f):
         raise ValueError(f"f(x0) is not finite ({f}); choose a starting point where f is defined")
@@ -224,6 +287,17 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         raise ValueError("grad(x0), c(x0) or jac(x0) contains NaN or Inf")
     if m == 0:
         raise ValueError("c(x0) is empty: sketch_newton is for equality-constrained problems")
+    basis = problem.basis
+    if inner == "nystrom":
+        if basis is None and isinstance(J, np.ndarray):
+            # Dense Jacobian: the basis from QR with column pivoting.
+            basis = np.sort(sla.qr(J, mode="r", pivoting=True)[1][:m])
+        elif basis is None:
+            raise ValueError("inner='nystrom' needs Problem(basis=...) for a sparse or "
+                             "matrix-free Jacobian (the m variables of a nonsingular "
+                             "square block of G, e.g. the PDE state)")
+        if basis.size != m or basis.min() < 0 or basis.max() >= n:
+            raise ValueError(f"problem.basis must hold m={m} indices in [0, {n})")
     if lam0 is None:
         lam = _least_squares_multipliers(J, g)
     else:
@@ -231,60 +305,88 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         if not np.all(np.isfinite(lam)):
             raise ValueError("lam0 contains NaN or Inf")
     N = n + m
-    max_inner = int(max_inner or max(20000, 20 * N))
+    inner_maxiter = int(inner_maxiter or max(20000, 20 * N))
     solve = SOLVERS[inner]
-    solve_kwargs = {"maxiter": max_inner}
+    solve_kwargs = {"maxiter": inner_maxiter}
     if inner == "sketch":
         solve_kwargs.update(kind=sketch, block_size=block_size, rng=rng)
     elif inner == "gmres":
         solve_kwargs["cache"] = {}
+    elif inner == "nystrom":
+        solve_kwargs.update(cache={}, basis=basis, rank=nystrom_rank, rng=rng)
+    inertia_mode = modification == "inertia"
 
     kkt_history, inner_history, alpha_history = [], [], []
-    status, message = 1, "maximum number of Newton iterations reached"
+    status, message = Status.MAXITER, "maximum number of Newton iterations reached"
     gL = problem.lagrangian_gradient(x, lam, g, J)
     k = 0
     modified_steps = 0
+    nc_steps = 0
+    lam_resets = 0
     inner_total = 0
-    with warnings.catch_warnings():
+    last_shift = 0.0
+    lam_reset_tried = False
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore",
+                                                divide="ignore"):
         warnings.simplefilter("ignore", sla.LinAlgWarning)
         try:
             while True:
                 kkt = float(math.sqrt(gL @ gL + c @ c))
                 kkt_history.append(kkt)
                 if not math.isfinite(kkt):
-                    raise _Failure(3, f"non-finite KKT residual at iteration {k}")
+                    raise _Failure(Status.NONFINITE, f"non-finite KKT residual at iteration {k}")
+                H = None
                 if kkt <= tol:
-                    status, message = 0, f"KKT residual {kkt:.2e} <= tol {tol:.1e}"
-                    break
+                    if not inertia_mode or k >= maxiter:
+                        status, message = Status.CONVERGED, f"KKT residual {kkt:.2e} <= tol {tol:.1e}"
+                        break
+                    # A KKT point: a local minimiser only if the reduced Hessian is PSD.
+                    # Where it is not (a saddle), step along negative curvature.
+                    H = _hessian(problem, x, lam, ev)
+                    escaped = _saddle_escape(problem, ev, x, lam, f, c, gL, H, J, n, m,
+                                             dense_limit, eta1, eta2, beta)
+                    if escaped is None:
+                        status, message = Status.CONVERGED, f"KKT residual {kkt:.2e} <= tol {tol:.1e}"
+                        break
+                    x, lam, f, g, c, J, gL = escaped
+                    nc_steps += 1
+                    alpha_history.append(1.0)
+                    inner_history.append(0)
+                    k += 1
+                    continue
                 if k >= maxiter:
-                    status = 1
+                    status = Status.MAXITER
                     message = (f"maximum number of Newton iterations ({maxiter}) reached; "
                                f"KKT residual {kkt:.2e} > tol {tol:.1e}")
                     break
-                H = problem.hess_lagrangian(x, lam) if problem.hess_lagrangian is not None else None
-                ev.nhev += 1
-                if H is not None and not _all_finite(H):
-                    raise _Failure(3, f"the Lagrangian Hessian has NaN/Inf at iteration {k}")
+                H = _hessian(problem, x, lam, ev)
                 hessp = None if H is not None else (lambda v, x=x, lam=lam: problem.hessp(x, lam, v))
                 HgL = matvec(H, gL) if H is not None else hessp(gL)
+                if not np.all(np.isfinite(HgL)):
+                    raise _Failure(Status.NONFINITE, f"the Lagrangian Hessian product is not "
+                                                     f"finite at iteration {k}")
                 checks = _curvature_checks(H, hessp, J, n, m, dense_limit)
-                shift = 0.0
-                if checks is not None and checks["reduced_min"] < 1e-6:
-                    # The reference's shift t = ξ_B + ‖H‖_F: the reduced Hessian of
-                    # H + tI then has eigenvalues >= ξ_B.  The smallest such shift,
-                    # ξ_B - λ_min(ZᵀHZ), leaves near-zero curvature along Z and gives
-                    # huge null-space steps that the merit rejects (HS6: 35 vs 9 steps).
-                    shift = xi_B + checks["Hfro"]
-                b = -np.concatenate([gL, c])
-                bnorm = kkt
-                z = np.zeros(N)
-                r = b.copy()
-                inner_total = 0
                 dual_reg = 0.0
                 if checks is not None and checks["xi_G"] <= 1e-10 * max(1.0, checks["Gnorm"] ** 2):
                     # Rank-deficient Jacobian (e.g. HS61 at its standard start): the KKT
                     # matrix is singular; regularise the (2,2) block instead of failing.
                     dual_reg = 1e-4 * max(1.0, checks["Hnorm"])
+                shift = 0.0
+                nc_direction = None
+                if checks is not None and checks["reduced_min"] < 1e-6:
+                    if inertia_mode:
+                        shift = _inertia_shift(checks, dual_reg, last_shift,
+                                               xi_B + checks["Hfro"], first=xi_B)
+                        nc_direction = checks["nc_direction"]
+                    else:
+                        # The reference's shift t = ξ_B + ‖H‖_F: the reduced Hessian of
+                        # H + tI then has eigenvalues >= ξ_B.
+                        shift = xi_B + checks["Hfro"]
+                b = -np.concatenate([gL, c])
+                bnorm = kkt
+                z = np.zeros(N)
+                r = b.copy()
+                inner_total = 0
                 K = KKTSystem(H, J, shift, hessp, dual_reg)
                 consts = None
                 if accuracy == "theory":
@@ -296,17 +398,29 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                     tol_inner = theta * delta * bnorm
                     if consts is not None:
                         tol_inner /= consts["Knorm"] * consts["psi"]
-                    solve_kwargs["maxiter"] = max(1, max_inner - inner_total)
+                    solve_kwargs["maxiter"] = max(1, inner_maxiter - inner_total)
                     z, r, its, reached = solve(K, b, z, r, tol_inner, **solve_kwargs)
                     inner_total += its
+                    if K.negative_curvature is not None and inertia_mode:
+                        # The inner solver met negative curvature on the tangent space:
+                        # raise the shift past it and solve again (large problems).
+                        if nc_direction is None:
+                            nc_direction = K.negative_curvature["direction"]
+                        shift = max(8.0 * shift, 1e-4, -2.0 * K.negative_curvature["curvature"])
+                        if shift > 1e40:
+                            raise _Failure(Status.FAILED, "Hessian shift exceeded 1e40 "
+                                                          f"at iteration {k}")
+                        K = KKTSystem(H, J, shift, hessp, dual_reg)
+                        z, r = np.zeros(N), b.copy()
+                        continue
                     if not np.all(np.isfinite(z)):
-                        raise _Failure(4, f"inner solver produced NaN/Inf at iteration {k}")
+                        raise _Failure(Status.FAILED, f"inner solver produced NaN/Inf at iteration {k}")
                     grad_merit = np.concatenate([gL + eta2 * HgL + eta1 * rmatvec(J, c),
                                                  c + eta2 * matvec(J, gL)])
                     slope = float(grad_merit @ z)
                     if slope <= -0.5 * eta2 * bnorm ** 2:
                         break
-                    budget_spent = not reached and inner_total >= max_inner
+                    budget_spent = not reached and inner_total >= inner_maxiter
                     if eta1 > 1e8 or eta2 < 1e-8 or budget_spent:
                         if not budget_spent and not forced_modification and checks is None:
                             # Without a reduced-Hessian check, a persistent lack of descent
@@ -319,15 +433,18 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                         if slope < 0 and reached:
                             break  # as the reference: accept; Armijo will judge it
                         if not reached:
-                            raise _Failure(4, f"inner {inner} solver did not meet the accuracy "
-                                              f"condition at iteration {k} (residual "
-                                              f"{np.linalg.norm(r):.2e} > {tol_inner:.2e} after "
-                                              f"{inner_total} steps, max_inner={max_inner}); "
-                                              "the KKT system may be singular or too "
-                                              "ill-conditioned for this sketch - try inner='gmres' "
-                                              "or 'direct', or a larger block_size")
-                        raise _Failure(2, f"no descent direction for the merit at iteration {k} "
-                                          f"(penalties at their limits, slope {slope:.2e})")
+                            raise _Failure(Status.FAILED,
+                                           f"inner {inner} solver did not meet the accuracy "
+                                           f"condition at iteration {k} (residual "
+                                           f"{np.linalg.norm(r):.2e} > {tol_inner:.2e} after "
+                                           f"{inner_total} steps, inner_maxiter={inner_maxiter}); "
+                                           "the KKT system may be singular or too "
+                                           "ill-conditioned for this sketch - try "
+                                           "inner='nystrom', 'gmres' or 'direct', or a larger "
+                                           "block_size")
+                        raise _Failure(Status.LINESEARCH,
+                                       f"no descent direction for the merit at iteration {k} "
+                                       f"(penalties at their limits, slope {slope:.2e})")
                     # Not a descent direction (or the inner solve was capped before meeting
                     # the accuracy condition): update the penalties and tighten δ, then
                     # continue the same inner solve from where it stopped.  The limits on
@@ -339,34 +456,43 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                         delta = max(1e-6, min(delta, _delta_trial(consts, beta, eta1, eta2)))
                     delta = max(delta, 1e-14)
                 modified_steps += shift > 0
+                last_shift = shift
                 dx, dlam = z[:n], z[n:]
                 merit0 = f + lam @ c + 0.5 * eta1 * (c @ c) + 0.5 * eta2 * (gL @ gL)
-                alpha = 1.0
-                accepted = None
-                # 34 halvings: a step below ~6e-11 of the Newton step makes no progress
-                # (and, for NaN regions, would re-evaluate the current point forever).
-                for _ in range(35):
-                    xt, lamt = x + alpha * dx, lam + alpha * dlam
-                    try:
-                        ft, gt, ct, Jt = ev.point(xt)
-                    except (FloatingPointError, ZeroDivisionError, OverflowError):
-                        ft = math.nan
-                    if math.isfinite(ft) and np.all(np.isfinite(gt)) and np.all(np.isfinite(ct)) \
-                            and _all_finite(Jt):
-                        gLt = problem.lagrangian_gradient(xt, lamt, gt, Jt)
-                        merit = ft + lamt @ ct + 0.5 * eta1 * (ct @ ct) + 0.5 * eta2 * (gLt @ gLt)
-                        # Near x* the predicted decrease β α slope ~ η2 KKT² falls below
-                        # the rounding of the merit itself; allow that rounding (as
-                        # IPOPT's line search does) so the iteration does not stall.
-                        roundoff = 10 * np.finfo(float).eps * abs(merit0)
-                        if math.isfinite(merit) and merit <= merit0 + beta * alpha * slope + roundoff:
-                            accepted = (xt, lamt, ft, gt, ct, Jt, gLt)
-                            break
-                    alpha *= 0.5
+                accepted, alpha = _line_search(problem, ev, x, lam, dx, dlam, merit0, slope,
+                                               eta1, eta2, beta)
+                if accepted is None and inertia_mode and nc_direction is not None:
+                    # The Newton step failed: try the negative-curvature direction.
+                    escaped = _curvature_step(problem, ev, x, lam, f, c, gL, H, hessp, J,
+                                              nc_direction, eta1, eta2, beta)
+                    if escaped is not None:
+                        accepted, alpha = escaped, 1.0
+                        nc_steps += 1
+                if accepted is None and inertia_mode and not lam_reset_tried:
+                    # Multiplier safeguard: restart λ from its least-squares estimate.
+                    lam_reset_tried = True
+                    lam = _least_squares_multipliers(J, g)
+                    gL = problem.lagrangian_gradient(x, lam, g, J)
+                    lam_resets += 1
+                    inner_history.append(inner_total)
+                    alpha_history.append(0.0)
+                    k += 1
+                    continue
                 if accepted is None:
-                    raise _Failure(2, f"line search on the merit failed at iteration {k} "
-                                      f"(step below {alpha * 2:.1e}; f or c may be NaN near x)")
+                    raise _Failure(Status.LINESEARCH,
+                                   f"line search on the merit failed at iteration {k} "
+                                   f"(step below {alpha * 2:.1e}; f or c may be NaN or "
+                                   "overflow near x)")
                 x, lam, f, g, c, J, gL = accepted
+                lam_reset_tried = False
+                if inertia_mode:
+                    # Multiplier safeguard: an estimate far beyond the least-squares one
+                    # (a near-singular KKT step) is replaced by it.
+                    lam_ls = _least_squares_multipliers(J, g)
+                    if np.linalg.norm(lam) > 1e4 * (1.0 + np.linalg.norm(lam_ls)):
+                        lam = lam_ls
+                        gL = problem.lagrangian_gradient(x, lam, g, J)
+                        lam_resets += 1
                 alpha_history.append(alpha)
                 inner_history.append(inner_total)
                 k += 1
@@ -375,23 +501,173 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         except _Failure as fail:
             status, message = fail.args
             inner_history.append(inner_total)
-        except (np.linalg.LinAlgError, FloatingPointError) as exc:
-            status, message = 4, f"linear algebra failure at iteration {k}: {exc}"
+        except (np.linalg.LinAlgError, FloatingPointError, OverflowError, ZeroDivisionError,
+                ValueError, RuntimeError) as exc:
+            # Overflowing or kinked functions can make LAPACK / SuperLU reject their
+            # input: a failed result with the reason, never an exception.
+            status = Status.NONFINITE if "finite" in str(exc) else Status.FAILED
+            message = f"linear algebra failure at iteration {k}: {type(exc).__name__}: {exc}"
+            inner_history.append(inner_total)
     kkt = kkt_history[-1] if kkt_history else math.nan
     if bk.is_torch(x0):
         x = bk.asarray(x, like=x0)
         lam = bk.asarray(lam, like=x0)
-    return OptimizeResult(
-        x=x, lam=lam, multipliers=lam, fun=f, success=status == 0, status=status,
-        message=message, nit=k, kkt=kkt, kkt_history=np.array(kkt_history),
+    return NewtonResult(
+        status=status, iterations=k, history=[float(v) for v in kkt_history],
+        time=time.perf_counter() - start, detail=message,
+        x=x, lam=lam, multipliers=lam, fun=f, kkt=kkt, kkt_history=np.array(kkt_history),
         inner_iterations=int(sum(inner_history)), inner_history=np.array(inner_history, dtype=int),
         alpha_history=np.array(alpha_history), eta1=eta1, eta2=eta2,
-        hessian_modifications=int(modified_steps), nfev=ev.nfev, njev=ev.njev, nhev=ev.nhev,
-        constr_violation=float(np.linalg.norm(c)), inner=inner,
-        sketch=sketch if inner == "sketch" else None, time=time.perf_counter() - start)
+        hessian_modifications=int(modified_steps), negative_curvature_steps=int(nc_steps),
+        multiplier_resets=int(lam_resets), nfev=ev.nfev, njev=ev.njev, nhev=ev.nhev,
+        constr_violation=float(np.linalg.norm(c)) if np.all(np.isfinite(c)) else math.inf,
+        inner=inner, sketch=sketch if inner == "sketch" else None, modification=modification)
 
 
-def exact_newton(problem: Problem, x0, tol: float = 1e-6, **kwargs) -> OptimizeResult:
+def _positive_real(value, label: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{label} must be a positive number, got {value!r}")
+    value = float(value)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{label} must be a positive number, got {value!r}")
+    return value
+
+
+def _count(value, label: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{label} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _hessian(problem, x, lam, ev):
+    if problem.hess_lagrangian is None:
+        return None
+    H = problem.hess_lagrangian(x, lam)
+    ev.nhev += 1
+    if not _all_finite(H):
+        raise _Failure(Status.NONFINITE, "the Lagrangian Hessian has NaN/Inf")
+    return H
+
+
+def _merit_at(problem, ev, xt, lamt, eta1, eta2):
+    """(merit, point) at a trial point, or (nan, None) outside the domain."""
+    try:
+        ft, gt, ct, Jt = ev.point(xt)
+    except (FloatingPointError, ZeroDivisionError, OverflowError):
+        return math.nan, None
+    if not (math.isfinite(ft) and np.all(np.isfinite(gt)) and np.all(np.isfinite(ct))
+            and _all_finite(Jt)):
+        return math.nan, None
+    if lamt is None:
+        lamt = _least_squares_multipliers(Jt, gt)
+    gLt = problem.lagrangian_gradient(xt, lamt, gt, Jt)
+    merit = ft + lamt @ ct + 0.5 * eta1 * (ct @ ct) + 0.5 * eta2 * (gLt @ gLt)
+    return float(merit), (xt, lamt, ft, gt, ct, Jt, gLt)
+
+
+def _line_search(problem, ev, x, lam, dx, dlam, merit0, slope, eta1, eta2, beta):
+    """Armijo backtracking (halving) on the merit along ``(dx, dlam)``."""
+    alpha = 1.0
+    # 34 halvings: a step below ~6e-11 of the Newton step makes no progress
+    # (and, for NaN regions, would re-evaluate the current point forever).
+    for _ in range(35):
+        merit, point = _merit_at(problem, ev, x + alpha * dx, lam + alpha * dlam, eta1, eta2)
+        # Near x* the predicted decrease β α slope ~ η2 KKT² falls below the rounding of
+        # the merit itself; allow that rounding (as IPOPT's line search does) so the
+        # iteration does not stall.
+        roundoff = 10 * np.finfo(float).eps * abs(merit0)
+        if math.isfinite(merit) and merit <= merit0 + beta * alpha * slope + roundoff:
+            return point, alpha
+        alpha *= 0.5
+    return None, alpha
+
+
+def _curvature_step(problem, ev, x, lam, f, c, gL, H, hessp, J, d, eta1, eta2, beta):
+    """A step along a unit negative-curvature direction ``d`` (in null(G)) that lowers
+    the merit by a second-order Armijo amount; multipliers re-estimated at the new point."""
+    Hd = matvec(H, d) if H is not None else hessp(d)
+    curvature = float(d @ Hd)
+    if not curvature < 0:
+        return None
+    # Sign: downhill to first order for the merit's x-gradient (any sign at a KKT point).
+    HgL = matvec(H, gL) if H is not None else hessp(gL)
+    gx = gL + eta2 * HgL + eta1 * rmatvec(J, c)
+    if float(gx @ d) > 0:
+        d = -d
+    merit0 = f + lam @ c + 0.5 * eta1 * (c @ c) + 0.5 * eta2 * (gL @ gL)
+    scale = max(1.0, float(np.linalg.norm(x))) * min(1.0, 2.0 * abs(curvature))
+    step = scale
+    for _ in range(30):
+        merit, point = _merit_at(problem, ev, x + step * d, None, eta1, eta2)
+        if math.isfinite(merit) and merit <= merit0 - 0.5 * beta * step ** 2 * abs(curvature):
+            return point
+        step *= 0.5
+    return None
+
+
+def _saddle_escape(problem, ev, x, lam, f, c, gL, H, J, n, m, dense_limit, eta1, eta2, beta):
+    """At a KKT point: ``None`` if the reduced Hessian is positive semidefinite (a local
+    minimiser, to the dense check), else the point after a negative-curvature step."""
+    hessp = None if H is not None else (lambda v: problem.hessp(x, lam, v))
+    checks = _curvature_checks(H, hessp, J, n, m, dense_limit)
+    if checks is None or checks["nc_direction"] is None:
+        return None
+    if checks["reduced_min"] >= -1e-8 * max(1.0, checks["Hnorm"]):
+        return None
+    return _curvature_step(problem, ev, x, lam, f, c, gL, H, hessp, J, checks["nc_direction"],
+                           eta1, eta2, beta)
+
+
+def _inertia_shift(checks, dual_reg, last_shift, fallback, first=1e-4):
+    """IPOPT's inertia correction (Wächter & Biegler 2006, Algorithm IC) with a margin:
+    the first ``δ`` of ``δ_last/3`` (or ``first`` = ξ_B; IPOPT starts at 1e-4), then ×8
+    (×100 from a fresh start), for which ``K(δ/2)`` has inertia ``(n, m, 0)`` (LDLᵀ
+    count), so that ``Zᵀ(H + δI)Z >= δ/2``.  Starting at 1e-4 gave the same Newton
+    steps on the Rayleigh quotients but nearly singular shifted KKT matrices, on which
+    the sketching solver needed 20x more inner steps (61,670 against 2,682 at n = 30)."""
+    Hd, Jd = checks["H"], checks["J"]
+    n, m = Hd.shape[0], Jd.shape[0]
+    growth = 8.0 if last_shift > 0 else 100.0
+    shift = max(first, last_shift / 3.0) if last_shift > 0 else first
+    C = -dual_reg * np.eye(m) if dual_reg else np.zeros((m, m))
+    while shift <= 1e40:
+        # Inertia of K(δ/2) correct  <=>  Zᵀ(H + δI)Z >= δ/2: a margin that keeps the
+        # shifted KKT matrix away from singular (the minimal δ leaves it nearly
+        # singular, and the sketching inner solver then needs 10-20x more steps).
+        K = np.block([[Hd + 0.5 * shift * np.eye(n), Jd.T], [Jd, C]])
+        pos, neg, zero = kkt_inertia(K)
+        if pos == n and neg == m and zero == 0:
+            return shift
+        shift *= growth
+    # Badly scaled (e.g. overflowing) Hessians: fall back to the paper's shift.
+    return fallback
+
+
+def reduced_hessian_eigenvalues(problem: Problem, x, lam) -> np.ndarray:
+    """Eigenvalues of ``Zᵀ∇²ₓL(x, lam) Z`` on the null space of the Jacobian (dense; for
+    checking second-order optimality: a KKT point with all of them ``>= 0`` is a local
+    minimiser candidate, one with a negative eigenvalue is a saddle)."""
+    x = np.asarray(bk.to_numpy(x), dtype=float)
+    lam = np.asarray(bk.to_numpy(lam), dtype=float)
+    n = x.size
+    Jd = _dense(problem.jac(x))
+    if Jd is None:
+        Jop = problem.jac(x)
+        Jd = np.column_stack([matvec(Jop, e) for e in np.eye(n)])
+    Jd = np.atleast_2d(Jd)
+    H = problem.hess_lagrangian(x, lam) if problem.hess_lagrangian is not None else None
+    Hd = _dense(H) if H is not None else None
+    if Hd is None:
+        Hd = np.column_stack([problem.hessp(x, lam, e) if H is None else matvec(H, e)
+                              for e in np.eye(n)])
+    Hd = 0.5 * (Hd + Hd.T)
+    Z = sla.null_space(Jd)
+    if Z.shape[1] == 0:
+        return np.zeros(0)
+    return np.linalg.eigvalsh(Z.T @ Hd @ Z)
+
+
+def exact_newton(problem: Problem, x0, tol: float = 1e-6, **kwargs) -> NewtonResult:
     """The exact-solve variant: :func:`sketch_newton` with ``inner="direct"``.
 
     Same merit, penalty updates, Hessian modification and line search; the KKT system
@@ -445,15 +721,19 @@ def _curvature_checks(H, hessp, J, n, m, dense_limit):
     xi_G = float(svals[-1] ** 2) if m <= n else 0.0
     # Null space of G from a full QR of Gᵀ: the last n - rank columns.
     rank = int(np.sum(svals > 1e-10 * max(svals[0], 1e-300))) if svals.size else 0
+    nc_direction = None
     if rank < n:
         Q = sla.qr(Jd.T, mode="full", pivoting=True)[0]
         Z = Q[:, rank:]
-        reduced_min = float(np.linalg.eigvalsh(Z.T @ Hd @ Z)[0])
+        evals, evecs = np.linalg.eigh(Z.T @ Hd @ Z)
+        reduced_min = float(evals[0])
+        if reduced_min < 0:
+            nc_direction = Z @ evecs[:, 0]
     else:
         reduced_min = math.inf
     return {"xi_G": xi_G, "Gnorm": float(svals[0]) if svals.size else 0.0,
             "Hnorm": float(np.linalg.norm(Hd, 2)), "Hfro": float(np.linalg.norm(Hd)),
-            "reduced_min": reduced_min}
+            "reduced_min": reduced_min, "nc_direction": nc_direction, "H": Hd, "J": Jd}
 
 
 def _theory_constants(K, H, hessp, J, checks, xi_B, n, rng):

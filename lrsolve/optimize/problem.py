@@ -61,6 +61,11 @@ class Problem:
         ``∇ₓL`` (one extra gradient and Jacobian evaluation each).
     name : str, optional
         A label used in benchmark tables.
+    basis : array_like of int, optional
+        Indices of ``m`` variables whose Jacobian columns form a nonsingular square block
+        ``G_B`` (the *state* variables of a PDE-constrained problem).  It lets the
+        ``inner="nystrom"`` solver work in the null space ``Z = [-G_B⁻¹ G_N; I]``;
+        other solvers ignore it.
 
     Examples
     --------
@@ -76,7 +81,8 @@ class Problem:
 
     def __init__(self, f: Callable, grad: Callable, c: Callable, jac: Callable,
                  hess_lagrangian: Callable | None = None,
-                 hessp_lagrangian: Callable | None = None, name: str | None = None):
+                 hessp_lagrangian: Callable | None = None, name: str | None = None,
+                 basis=None):
         for label, fn in (("f", f), ("grad", grad), ("c", c), ("jac", jac)):
             if not callable(fn):
                 raise TypeError(f"{label} must be callable, got {type(fn).__name__}")
@@ -91,6 +97,12 @@ class Problem:
         self.hess_lagrangian = hess_lagrangian
         self._hessp = hessp_lagrangian
         self.name = name or "problem"
+        if basis is not None:
+            basis = np.asarray(basis)
+            if basis.ndim != 1 or not np.issubdtype(basis.dtype, np.integer) \
+                    or np.unique(basis).size != basis.size:
+                raise ValueError("basis must be a 1-D array of distinct integer indices")
+        self.basis = basis
 
     # -- derivatives the solver needs ---------------------------------------------
     def lagrangian_gradient(self, x, lam, g=None, J=None):

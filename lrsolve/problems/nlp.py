@@ -14,6 +14,19 @@
 * :func:`pde_control` - ``min ½‖w - w_target‖² + 0.05‖z‖²  s.t.  Δ_h w + z = 0`` on an
   ``n x n`` grid with lrsolve's Poisson operator (sparse Jacobian and Hessian).
 * :func:`nlp_test_set` - all of the above as one list.
+
+Nonconvex problems with known local minimisers (:func:`nonconvex_test_set`):
+
+* :func:`rayleigh_quotient` - ``min xᵀAx s.t. ‖x‖² = 1``: every eigenvector is a KKT point,
+  only ``±q_min`` are local minimisers (``f* = λ_min``); the others are saddles.
+* :func:`sphere_quadratic` - ``min ½xᵀAx + bᵀx s.t. ‖x‖² = r²`` with indefinite ``A``
+  (the boundary trust-region subproblem); the global minimiser comes from the secular
+  equation, and at most one other local minimiser exists (Martínez 1994).
+* :func:`semilinear_control` - ``min ½‖w - w_t‖² + (α/2)‖z‖² s.t. A w + κ w³ = z`` on the
+  ``n x n`` Poisson grid: the Lagrangian Hessian ``diag(I + 6κ diag(λ w), αI)`` is
+  indefinite where ``λ w < -1/(6κ)``.
+* HS problems whose Lagrangian Hessian is indefinite along the way (:data:`NONCONVEX_HS`),
+  started from their standard point and from seeded perturbations of it.
 """
 from __future__ import annotations
 
@@ -24,8 +37,9 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["NLPTestProblem", "HS_PROBLEMS", "hs_problem", "constrained_logistic", "pde_control",
-           "nlp_test_set"]
+__all__ = ["NLPTestProblem", "HS_PROBLEMS", "NONCONVEX_HS", "hs_problem", "constrained_logistic",
+           "pde_control", "nlp_test_set", "rayleigh_quotient", "sphere_quadratic",
+           "semilinear_control", "nonconvex_test_set", "random_starts"]
 
 
 @dataclass
@@ -375,7 +389,7 @@ def pde_control(n: int = 64, alpha: float = 0.1):
         return x[N:] - A @ x[:N]
 
     problem = Problem(f, grad, c, lambda x: J, hess_lagrangian=lambda x, lam: H,
-                      name=f"pde-control-{n}")
+                      name=f"pde-control-{n}", basis=np.arange(N))
     return NLPTestProblem(f"pde-control-{n}", problem, np.zeros(2 * N), None, None,
                           "Hong et al. (2023), PDE-constrained example on lrsolve's Poisson operator",
                           {"m": N, "grid": n, "w_target": target})
@@ -388,4 +402,201 @@ def nlp_test_set(logistic: bool = True, pde_sizes=(16,)) -> list[NLPTestProblem]
     if logistic:
         out += [constrained_logistic(name) for name in _DATASETS]
     out += [pde_control(int(k)) for k in pde_sizes]
+    return out
+
+
+# -- nonconvex problems with known local minimisers -----------------------------------
+# HS / BT problems on which ∇²ₓL (at the standard start or along the iteration) is
+# indefinite on the tangent space: measured with exact Newton's inertia test.
+NONCONVEX_HS = ("hs6", "hs7", "hs39", "hs40", "hs47", "hs56", "hs77", "hs78", "hs79", "hs81",
+                "bt1", "bt2", "maratos")
+
+
+def _orthogonal(n, rng):
+    Q, R = np.linalg.qr(rng.standard_normal((n, n)))
+    return Q * np.sign(np.diag(R))
+
+
+def rayleigh_quotient(n: int = 30, seed: int = 0) -> NLPTestProblem:
+    """``min xᵀAx  s.t.  xᵀx = 1`` for a symmetric ``A`` with eigenvalues
+    ``linspace(-1, 1, n)`` in a random orthonormal basis.
+
+    Every eigenvector ``±q_i`` is a KKT point (``λ = -λ_i``); the reduced Hessian there
+    is ``2(A - λ_i I)`` on ``q_i^⊥``, positive definite only for ``i = 1``.  So the local
+    (and global) minimisers are ``±q_1`` with ``f* = -1`` and every other KKT point is a
+    saddle.  The Lagrangian Hessian ``2(A + λI)`` is indefinite for most ``λ``.
+
+    Examples
+    --------
+    >>> import lrsolve as lr
+    >>> P = lr.problems.nlp.rayleigh_quotient(10)
+    >>> P.n, P.fopt
+    (10, -1.0)
+    """
+    n = _positive_int(n, "n", minimum=2)
+    from ..optimize import Problem
+    rng = np.random.default_rng(seed)
+    Q = _orthogonal(n, rng)
+    evals = np.linspace(-1.0, 1.0, n)
+    A = (Q * evals) @ Q.T
+    A = 0.5 * (A + A.T)
+    x0 = rng.standard_normal(n)
+    x0 /= np.linalg.norm(x0)
+    problem = Problem(lambda x: float(x @ A @ x), lambda x: 2.0 * (A @ x),
+                      lambda x: np.array([x @ x - 1.0]), lambda x: 2.0 * x[None, :],
+                      hess_lagrangian=lambda x, lam: 2.0 * A + 2.0 * lam[0] * np.eye(n),
+                      name=f"rayleigh-{n}")
+    return NLPTestProblem(f"rayleigh-{n}", problem, x0, -1.0, Q[:, 0].copy(),
+                          "Rayleigh quotient on the unit sphere", {"m": 1, "seed": seed})
+
+
+def _secular_minimiser(A, b, radius):
+    """Global minimiser of ``½xᵀAx + bᵀx`` on ``‖x‖ = radius`` (Moré-Sorensen: the
+    ``x(μ) = -(A + μI)⁻¹ b`` with ``μ >= -λ_min`` and ``‖x(μ)‖ = radius``)."""
+    evals, V = np.linalg.eigh(A)
+    beta = V.T @ b
+    lo = -evals[0] + 1e-14
+    hi = lo + np.linalg.norm(b) / radius + 1.0
+
+    def norm(mu):
+        return np.linalg.norm(beta / (evals + mu))
+
+    while norm(hi) > radius:
+        hi *= 2
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if norm(mid) > radius:
+            lo = mid
+        else:
+            hi = mid
+    mu = 0.5 * (lo + hi)
+    return -V @ (beta / (evals + mu))
+
+
+def sphere_quadratic(n: int = 30, seed: int = 0, radius: float = 1.0) -> NLPTestProblem:
+    """``min ½xᵀAx + bᵀx  s.t.  ‖x‖² = r²`` with indefinite ``A`` (eigenvalues
+    ``linspace(-1, 1, n)``) and ``b`` a random vector of norm 0.5.
+
+    The boundary trust-region subproblem: ``xopt`` is its global minimiser (secular
+    equation), and there is at most one other local minimiser (Martínez, SIAM J. Optim.
+    1994), so a KKT point with a positive semidefinite reduced Hessian is one of at
+    most two known points.
+
+    Examples
+    --------
+    >>> import lrsolve as lr
+    >>> P = lr.problems.nlp.sphere_quadratic(8)
+    >>> bool(abs(P.xopt @ P.xopt - 1.0) < 1e-10)
+    True
+    """
+    n = _positive_int(n, "n", minimum=2)
+    if not radius > 0:
+        raise ValueError(f"radius must be positive, got {radius!r}")
+    from ..optimize import Problem
+    rng = np.random.default_rng(seed)
+    Q = _orthogonal(n, rng)
+    A = (Q * np.linspace(-1.0, 1.0, n)) @ Q.T
+    A = 0.5 * (A + A.T)
+    b = rng.standard_normal(n)
+    b *= 0.5 / np.linalg.norm(b)
+    r2 = float(radius) ** 2
+    xopt = _secular_minimiser(A, b, float(radius))
+    x0 = rng.standard_normal(n)
+    problem = Problem(lambda x: float(0.5 * x @ A @ x + b @ x), lambda x: A @ x + b,
+                      lambda x: np.array([x @ x - r2]), lambda x: 2.0 * x[None, :],
+                      hess_lagrangian=lambda x, lam: A + 2.0 * lam[0] * np.eye(n),
+                      name=f"sphere-quadratic-{n}")
+    fopt = float(0.5 * xopt @ A @ xopt + b @ xopt)
+    return NLPTestProblem(f"sphere-quadratic-{n}", problem, x0, fopt, xopt,
+                          "trust-region subproblem on the sphere", {"m": 1, "seed": seed})
+
+
+def semilinear_control(n: int = 16, alpha: float = 1e-3, kappa: float = 30.0,
+                       amplitude: float = 2.0) -> NLPTestProblem:
+    """Control of a semilinear elliptic equation on an ``n x n`` interior grid.
+
+    ``min ½‖w - w_t‖² + (α/2)‖z‖²  s.t.  A w + κ w³ - z = 0`` with ``A`` lrsolve's 5-point
+    Poisson matrix (``h = 1/(n+1)``), ``w_t = amplitude · sin(2πs) sin(πt)``.  The
+    Lagrangian Hessian is ``diag(I + 6κ diag(λ ∘ w), αI)``: indefinite wherever
+    ``λ_i w_i < -1/(6κ)``, which happens along the way from ``x0 = 0``.  The Jacobian
+    ``[A + 3κ diag(w²), -I]`` is sparse; its state block is nonsingular (``basis`` =
+    the ``w`` variables).  No closed-form solution: a run is judged by its KKT residual
+    and the reduced Hessian at the end.
+
+    Examples
+    --------
+    >>> import lrsolve as lr
+    >>> P = lr.problems.nlp.semilinear_control(6)
+    >>> P.n, P.meta["m"]
+    (72, 36)
+    """
+    n = _positive_int(n, "n")
+    for label, value in (("alpha", alpha), ("kappa", kappa)):
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{label} must be positive, got {value!r}")
+    from ..operators import poisson_operator
+    from ..optimize import Problem
+    A = sp.csr_matrix(poisson_operator(int(n), dim=2).to_csr())
+    N = n * n
+    s = np.arange(1, n + 1) / (n + 1)
+    target = float(amplitude) * np.outer(np.sin(2 * np.pi * s), np.sin(np.pi * s)).reshape(-1)
+    eye = sp.identity(N, format="csr")
+
+    def f(x):
+        w, z = x[:N], x[N:]
+        return 0.5 * float((w - target) @ (w - target)) + 0.5 * alpha * float(z @ z)
+
+    def grad(x):
+        return np.concatenate([x[:N] - target, alpha * x[N:]])
+
+    def c(x):
+        w = x[:N]
+        return A @ w + kappa * w ** 3 - x[N:]
+
+    def jac(x):
+        w = x[:N]
+        return sp.hstack([A + sp.diags(3 * kappa * w ** 2), -eye], format="csr")
+
+    def hess_lagrangian(x, lam):
+        w = x[:N]
+        return sp.diags(np.concatenate([1.0 + 6 * kappa * lam * w, np.full(N, alpha)]),
+                        format="csr")
+
+    problem = Problem(f, grad, c, jac, hess_lagrangian=hess_lagrangian,
+                      name=f"semilinear-control-{n}", basis=np.arange(N))
+    return NLPTestProblem(f"semilinear-control-{n}", problem, np.zeros(2 * N), None, None,
+                          "semilinear elliptic control on lrsolve's Poisson operator",
+                          {"m": N, "grid": n, "w_target": target, "alpha": alpha,
+                           "kappa": kappa})
+
+
+def _positive_int(value, label, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{label} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def random_starts(P: NLPTestProblem, count: int = 3, seed: int = 0,
+                  scale: float = 0.5) -> list[np.ndarray]:
+    """``count`` starting points: the problem's own start, then seeded perturbations
+    ``x0 + scale · max(1, |x0|) · N(0, 1)`` (fresh Gaussian points for the sphere
+    problems, whose standard start is already random)."""
+    rng = np.random.default_rng(seed)
+    starts = [P.x0.copy()]
+    while len(starts) < count:
+        if P.name.startswith(("rayleigh", "sphere")):
+            starts.append(rng.standard_normal(P.n))
+        else:
+            starts.append(P.x0 + scale * np.maximum(1.0, np.abs(P.x0)) * rng.standard_normal(P.n))
+    return starts
+
+
+def nonconvex_test_set(sizes=(10, 30, 100), pde_sizes=(8, 16)) -> list[NLPTestProblem]:
+    """The nonconvex set: Rayleigh quotients and sphere-constrained quadratics at
+    ``sizes``, the HS problems of :data:`NONCONVEX_HS` and the semilinear control
+    problem at ``pde_sizes``.  Run each from :func:`random_starts`."""
+    out = [rayleigh_quotient(int(k), seed=i) for i, k in enumerate(sizes)]
+    out += [sphere_quadratic(int(k), seed=i) for i, k in enumerate(sizes)]
+    out += [hs_problem(name) for name in NONCONVEX_HS]
+    out += [semilinear_control(int(k)) for k in pde_sizes]
     return out

@@ -42,7 +42,7 @@ def test_qp_every_sketch_family(sketch):
 
 def test_block_size_one_is_the_papers_vector_sketch():
     P, xs, _ = quadratic_problem(4, 1)
-    res = lr.optimize.sketch_newton(P, np.zeros(4), block_size=1, tol=1e-8, max_inner=50000)
+    res = lr.optimize.sketch_newton(P, np.zeros(4), block_size=1, tol=1e-8, inner_maxiter=50000)
     assert res.success and np.linalg.norm(res.x - xs) <= 1e-7
 
 
@@ -177,8 +177,8 @@ def test_nan_during_iterations_is_a_failed_result():
     P = lr.optimize.Problem(f, lambda x: 2 * x, lambda x: np.array([x.sum() - 1.0]),
                             lambda x: np.ones((1, x.size)), hess_lagrangian=lambda x, l: 2 * np.eye(x.size))
     res = lr.optimize.sketch_newton(P, np.full(3, 3.0))
-    assert not res.success and res.status == 2
-    assert "line search" in res.message
+    assert not res.success and res.status is lr.result.Status.LINESEARCH
+    assert res.status_code == 2 and "line search" in res.message
 
 
 def test_singular_kkt_does_not_hang():
@@ -187,7 +187,7 @@ def test_singular_kkt_does_not_hang():
                             lambda x: np.array([x[0] + x[1] - 1, 2 * x[0] + 2 * x[1] - 2]),
                             lambda x: np.array([[1.0, 1.0], [2.0, 2.0]]),
                             hess_lagrangian=lambda x, l: np.zeros((2, 2)))
-    res = lr.optimize.sketch_newton(P, np.zeros(2), maxiter=30, max_inner=2000)
+    res = lr.optimize.sketch_newton(P, np.zeros(2), maxiter=30, inner_maxiter=2000)
     assert not res.success          # unbounded below on the line: must report, not hang
     assert res.nit <= 30 and res.message
 
