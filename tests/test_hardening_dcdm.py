@@ -109,3 +109,14 @@ def test_solve_restores_the_callers_train_mode():
     model.eval()
     lr.dcdm.dcdm_solve(P.A, P.b, model, rtol=1e-6)
     assert not model.training
+
+
+def test_train_leaves_the_global_torch_random_state_alone_and_repeats():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a = lr.dcdm.train(grid=8, dim=2, steps=2, batch_size=2, channels=4, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+    b = lr.dcdm.train(grid=8, dim=2, steps=2, batch_size=2, channels=4, progress=False)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)

@@ -115,3 +115,14 @@ def test_heavy_padding_warns_once():
         warnings.simplefilter("error")
         model(x)                            # once per model
         lr.neural.LSM(width=8, levels="auto", grid=16, patch_size=4, heads=4)(x)
+
+
+def test_train_leaves_the_global_torch_random_state_alone():
+    rng = np.random.default_rng(0)
+    data = lr.neural.DarcyData(rng.random((4, 8, 8)) + 1, rng.standard_normal((4, 8, 8)))
+    model = lr.neural.LSM(width=4, levels=2, patch_size=2, heads=2, head_width=8)
+    torch.manual_seed(99)
+    expected = torch.rand(3)
+    torch.manual_seed(99)
+    lr.neural.train(model, data, epochs=1, batch_size=2, progress=False)
+    assert torch.equal(torch.rand(3), expected)

@@ -187,93 +187,96 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
         raise ValueError(f"lr and lr_final must be positive, got {lr}, {lr_final}")
     if threads is not None:
         torch.set_num_threads(int(threads))
-    torch.manual_seed(seed)
-    if arch == "vcycle":
-        model = VCycleNet(dim=dim, channels=channels, hidden=hidden)
-    elif arch == "unet":
-        model = DCDMNet(dim=dim, channels=channels, levels=levels, shared=shared)
-    else:
-        raise ValueError(f"arch must be 'unet' or 'vcycle', got {arch!r}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    rng = as_generator(seed)
-    history: list[float] = []
-    start_step = 0
-    elapsed_before = 0.0
-    recipe = {"grid": grid, "dim": dim, "low_fraction": low_fraction, "low_weight": low_weight,
-              "batch_size": batch_size, "lr": lr, "lr_final": lr_final, "seed": seed,
-              "steps": steps}
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = load_weights(checkpoint, what="DCDM training checkpoint", map_location="cpu")
-        # `steps` may grow on resume (train longer); everything else must match.
-        same = {k: v for k, v in recipe.items() if k != "steps"}
-        old = {k: v for k, v in dict(state.get("recipe", {})).items() if k != "steps"}
-        if state.get("config") != model.config() or old != same:
-            raise ValueError(f"checkpoint {checkpoint} was written by a different training setup "
-                             f"({state.get('config')}, {state.get('recipe')}); pass resume=False "
-                             "or another path")
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        history = list(state["history"])
-        start_step = int(state["step"])
-        elapsed_before = float(state.get("elapsed", 0.0))
-    A = PoissonStencil(grid, dim, backend="torch", dtype=np.float32)
+    # Seeded inside a forked torch RNG: the caller's global torch random state is restored
+    # on return (weights are initialised from `seed`, data drawn from its own generator).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if arch == "vcycle":
+            model = VCycleNet(dim=dim, channels=channels, hidden=hidden)
+        elif arch == "unet":
+            model = DCDMNet(dim=dim, channels=channels, levels=levels, shared=shared)
+        else:
+            raise ValueError(f"arch must be 'unet' or 'vcycle', got {arch!r}")
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        rng = as_generator(seed)
+        history: list[float] = []
+        start_step = 0
+        elapsed_before = 0.0
+        recipe = {"grid": grid, "dim": dim, "low_fraction": low_fraction, "low_weight": low_weight,
+                  "batch_size": batch_size, "lr": lr, "lr_final": lr_final, "seed": seed,
+                  "steps": steps}
+        if checkpoint is not None and resume and Path(checkpoint).exists():
+            state = load_weights(checkpoint, what="DCDM training checkpoint", map_location="cpu")
+            # `steps` may grow on resume (train longer); everything else must match.
+            same = {k: v for k, v in recipe.items() if k != "steps"}
+            old = {k: v for k, v in dict(state.get("recipe", {})).items() if k != "steps"}
+            if state.get("config") != model.config() or old != same:
+                raise ValueError(f"checkpoint {checkpoint} was written by a different training setup "
+                                 f"({state.get('config')}, {state.get('recipe')}); pass resume=False "
+                                 "or another path")
+            model.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            rng.bit_generator.state = state["numpy_rng"]
+            torch.set_rng_state(state["torch_rng"])
+            history = list(state["history"])
+            start_step = int(state["step"])
+            elapsed_before = float(state.get("elapsed", 0.0))
+        A = PoissonStencil(grid, dim, backend="torch", dtype=np.float32)
 
-    def lr_at(step: int) -> float:
-        # Cosine from lr to lr_final over the budget: the step budget, or the wall-time
-        # budget when that runs out first (then the run is not bit-reproducible).
-        done = step / steps
-        if max_minutes is not None:
-            done = max(done, (elapsed_before + time.perf_counter() - t0) / (60.0 * max_minutes))
-        done = min(done, 1.0)
-        return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * done))
+        def lr_at(step: int) -> float:
+            # Cosine from lr to lr_final over the budget: the step budget, or the wall-time
+            # budget when that runs out first (then the run is not bit-reproducible).
+            done = step / steps
+            if max_minutes is not None:
+                done = max(done, (elapsed_before + time.perf_counter() - t0) / (60.0 * max_minutes))
+            done = min(done, 1.0)
+            return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * done))
 
-    def write_checkpoint(step: int, elapsed: float) -> None:
-        if checkpoint is None:
-            return
-        save_weights(checkpoint, {"format": _FORMAT, "config": model.config(), "recipe": recipe,
-                      "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                      "history": history, "step": step, "elapsed": elapsed,
-                      "meta": _meta(recipe, step, elapsed, history)})
+        def write_checkpoint(step: int, elapsed: float) -> None:
+            if checkpoint is None:
+                return
+            save_weights(checkpoint, {"format": _FORMAT, "config": model.config(), "recipe": recipe,
+                          "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                          "history": history, "step": step, "elapsed": elapsed,
+                          "meta": _meta(recipe, step, elapsed, history)})
 
-    t0 = time.perf_counter()
-    model.train()
-    step = start_step
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, initial=start_step, desc=f"dcdm {dim}D {grid}", unit="step")
-    try:
-        while step < (steps if stop_at is None else min(steps, stop_at)):
-            if max_minutes is not None and \
-                    (elapsed_before + time.perf_counter() - t0) > 60.0 * max_minutes:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
-            r = torch.from_numpy(ritz_vectors(grid, dim, batch_size, rng, low_fraction=low_fraction,
-                                              low_weight=low_weight)).unsqueeze(1)
-            loss = dcdm_loss(model(r), r, A)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            history.append(float(loss.item()))
+        t0 = time.perf_counter()
+        model.train()
+        step = start_step
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=steps, initial=start_step, desc=f"dcdm {dim}D {grid}", unit="step")
+        try:
+            while step < (steps if stop_at is None else min(steps, stop_at)):
+                if max_minutes is not None and \
+                        (elapsed_before + time.perf_counter() - t0) > 60.0 * max_minutes:
+                    break
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step)
+                r = torch.from_numpy(ritz_vectors(grid, dim, batch_size, rng, low_fraction=low_fraction,
+                                                  low_weight=low_weight)).unsqueeze(1)
+                loss = dcdm_loss(model(r), r, A)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                history.append(float(loss.item()))
+                if bar is not None:
+                    bar.update(1)
+                    if step % 20 == 0:
+                        bar.set_postfix(loss=f"{np.mean(history[-50:]):.4f}")
+                if step % checkpoint_every == 0:
+                    write_checkpoint(step, elapsed_before + time.perf_counter() - t0)
+        finally:
             if bar is not None:
-                bar.update(1)
-                if step % 20 == 0:
-                    bar.set_postfix(loss=f"{np.mean(history[-50:]):.4f}")
-            if step % checkpoint_every == 0:
-                write_checkpoint(step, elapsed_before + time.perf_counter() - t0)
-    finally:
-        if bar is not None:
-            bar.close()
-    elapsed = elapsed_before + time.perf_counter() - t0
-    write_checkpoint(step, elapsed)
-    model.eval()
-    model.meta = _meta(recipe, step, elapsed, history)
-    return model
+                bar.close()
+        elapsed = elapsed_before + time.perf_counter() - t0
+        write_checkpoint(step, elapsed)
+        model.eval()
+        model.meta = _meta(recipe, step, elapsed, history)
+        return model
 
 
 def _meta(recipe: dict, step: int, elapsed: float, history: list) -> dict:

@@ -426,106 +426,110 @@ def train(model: nn.Module, data, epochs: int = 100, batch_size: int = 20, lr: f
         raise ValueError(f"test has grid size {test.n}, data has {data.n}: they must match")
     timer = time.process_time if clock == "cpu" else time.perf_counter
 
-    torch.manual_seed(seed)
+    # Seeded inside a forked torch RNG: the caller's global torch random state is restored
+    # on return, whatever training draws.
     device = next(model.parameters()).device
-    a_norm, u_norm = _PointwiseGaussian.fit(data.a), _PointwiseGaussian.fit(data.u)
-    x_all = a_norm.encode(torch.as_tensor(data.a, dtype=torch.float32)).unsqueeze(1)
-    y_all = torch.as_tensor(data.u, dtype=torch.float32)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = len(data) // batch_size
-    total_steps = epochs * steps_per_epoch
-    config = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
-                  weight_decay=float(weight_decay), schedule=schedule, seed=int(seed),
-                  samples=len(data), n=data.n, time_budget=time_budget, clock=clock,
-                  wall_budget=wall_budget,
-                  model=getattr(model, "config", None), model_class=type(model).__name__,
-                  parameters=sum(p.numel() for p in model.parameters()))
-    history = {"epoch": [], "train_loss": [], "test_rel_l2": [], "lr": [], "seconds": [],
-               "wall_seconds": []}
-    start_epoch, step, elapsed, wall = 0, 0, 0.0, 0.0
-    fit = FittedOperator(model, a_norm, u_norm, data.n, history, config)
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        a_norm, u_norm = _PointwiseGaussian.fit(data.a), _PointwiseGaussian.fit(data.u)
+        x_all = a_norm.encode(torch.as_tensor(data.a, dtype=torch.float32)).unsqueeze(1)
+        y_all = torch.as_tensor(data.u, dtype=torch.float32)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        steps_per_epoch = len(data) // batch_size
+        total_steps = epochs * steps_per_epoch
+        config = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
+                      weight_decay=float(weight_decay), schedule=schedule, seed=int(seed),
+                      samples=len(data), n=data.n, time_budget=time_budget, clock=clock,
+                      wall_budget=wall_budget,
+                      model=getattr(model, "config", None), model_class=type(model).__name__,
+                      parameters=sum(p.numel() for p in model.parameters()))
+        history = {"epoch": [], "train_loss": [], "test_rel_l2": [], "lr": [], "seconds": [],
+                   "wall_seconds": []}
+        start_epoch, step, elapsed, wall = 0, 0, 0.0, 0.0
+        fit = FittedOperator(model, a_norm, u_norm, data.n, history, config)
 
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = load_weights(checkpoint, what="LSM training checkpoint", map_location=device)
-        keys = ("epochs", "batch_size", "lr", "schedule", "seed", "samples", "n", "model")
-        if any(state["config"].get(k) != config[k] for k in keys):
-            raise ValueError(f"checkpoint {checkpoint} was written with a different "
-                             f"configuration; remove it or pass resume=False")
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        history.update(state["history"])
-        start_epoch, step, elapsed = state["epoch"], state["step"], state["elapsed"]
-        wall = state.get("wall", 0.0)
-        torch.set_rng_state(state["torch_rng"])
+        if checkpoint is not None and resume and Path(checkpoint).exists():
+            state = load_weights(checkpoint, what="LSM training checkpoint", map_location=device)
+            keys = ("epochs", "batch_size", "lr", "schedule", "seed", "samples", "n", "model")
+            if any(state["config"].get(k) != config[k] for k in keys):
+                raise ValueError(f"checkpoint {checkpoint} was written with a different "
+                                 f"configuration; remove it or pass resume=False")
+            model.load_state_dict(state["model_state"])
+            optimizer.load_state_dict(state["optimizer_state"])
+            history.update(state["history"])
+            start_epoch, step, elapsed = state["epoch"], state["step"], state["elapsed"]
+            wall = state.get("wall", 0.0)
+            torch.set_rng_state(state["torch_rng"])
 
-    def progress_fraction():
-        frac = step / total_steps
-        if time_budget is not None:
-            frac = max(frac, elapsed / time_budget)
-        if wall_budget is not None:
-            frac = max(frac, wall / wall_budget)
-        return frac
+        def progress_fraction():
+            frac = step / total_steps
+            if time_budget is not None:
+                frac = max(frac, elapsed / time_budget)
+            if wall_budget is not None:
+                frac = max(frac, wall / wall_budget)
+            return frac
 
-    def spent():
-        return ((time_budget is not None and elapsed >= time_budget)
-                or (wall_budget is not None and wall >= wall_budget))
+        def spent():
+            return ((time_budget is not None and elapsed >= time_budget)
+                    or (wall_budget is not None and wall >= wall_budget))
 
-    def set_lr():
-        if schedule == "onecycle":
-            rate, beta1 = one_cycle(progress_fraction(), lr)
-        else:
-            rate = lr * (0.5 ** (step // (100 * steps_per_epoch)) if schedule == "step" else 1.0)
-            beta1 = 0.9
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-            group["betas"] = (beta1, group["betas"][1])
-        return rate
+        def set_lr():
+            if schedule == "onecycle":
+                rate, beta1 = one_cycle(progress_fraction(), lr)
+            else:
+                rate = lr * (0.5 ** (step // (100 * steps_per_epoch)) if schedule == "step" else 1.0)
+                beta1 = 0.9
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+                group["betas"] = (beta1, group["betas"][1])
+            return rate
 
-    from tqdm.auto import tqdm
-    bar = tqdm(total=epochs, initial=start_epoch, desc=f"train {type(model).__name__}",
-               disable=not progress, unit="epoch")
-    out_of_time = spent()
-    epoch = start_epoch
-    while epoch < epochs and not out_of_time:
-        model.train()
-        order = as_generator([seed, epoch]).permutation(len(data))
-        loss_sum, seen = 0.0, 0
-        for b in range(steps_per_epoch):
-            t0, w0 = timer(), time.perf_counter()
-            index = torch.as_tensor(order[b * batch_size:(b + 1) * batch_size])
-            x, y = x_all[index].to(device), y_all[index].to(device)
-            rate = set_lr()
-            optimizer.zero_grad(set_to_none=True)
-            pred = u_norm.decode(model(x)[:, 0])
-            loss = relative_l2(pred, y).sum()   # summed over the batch, as the reference
-            loss.backward()
-            optimizer.step()
-            step += 1
-            loss_sum += float(loss.detach())
-            seen += len(index)
-            elapsed += timer() - t0
-            wall += time.perf_counter() - w0
-            if spent():
-                out_of_time = True
-                break
-        epoch += 1
-        test_err = float("nan")
-        if test is not None and (epoch % eval_every == 0 or epoch == epochs or out_of_time):
-            test_err = fit.evaluate(test)
-        row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "test_rel_l2": test_err,
-               "lr": rate, "seconds": elapsed, "wall_seconds": wall}
-        for key, value in row.items():
-            history[key].append(value)
-        if checkpoint is not None:
-            save_weights(checkpoint, {
-                "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-                "a_norm": a_norm.state(), "u_norm": u_norm.state(), "n": data.n,
-                "history": history, "config": config, "epoch": epoch, "step": step,
-                "elapsed": elapsed, "wall": wall, "torch_rng": torch.get_rng_state()})
-        bar.update(1)
-        bar.set_postfix(loss=f"{row['train_loss']:.4f}", test=f"{test_err:.4f}")
-        if log is not None:
-            log(row)
-    bar.close()
-    model.eval()
-    return fit
+        from tqdm.auto import tqdm
+        bar = tqdm(total=epochs, initial=start_epoch, desc=f"train {type(model).__name__}",
+                   disable=not progress, unit="epoch")
+        out_of_time = spent()
+        epoch = start_epoch
+        while epoch < epochs and not out_of_time:
+            model.train()
+            order = as_generator([seed, epoch]).permutation(len(data))
+            loss_sum, seen = 0.0, 0
+            for b in range(steps_per_epoch):
+                t0, w0 = timer(), time.perf_counter()
+                index = torch.as_tensor(order[b * batch_size:(b + 1) * batch_size])
+                x, y = x_all[index].to(device), y_all[index].to(device)
+                rate = set_lr()
+                optimizer.zero_grad(set_to_none=True)
+                pred = u_norm.decode(model(x)[:, 0])
+                loss = relative_l2(pred, y).sum()   # summed over the batch, as the reference
+                loss.backward()
+                optimizer.step()
+                step += 1
+                loss_sum += float(loss.detach())
+                seen += len(index)
+                elapsed += timer() - t0
+                wall += time.perf_counter() - w0
+                if spent():
+                    out_of_time = True
+                    break
+            epoch += 1
+            test_err = float("nan")
+            if test is not None and (epoch % eval_every == 0 or epoch == epochs or out_of_time):
+                test_err = fit.evaluate(test)
+            row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "test_rel_l2": test_err,
+                   "lr": rate, "seconds": elapsed, "wall_seconds": wall}
+            for key, value in row.items():
+                history[key].append(value)
+            if checkpoint is not None:
+                save_weights(checkpoint, {
+                    "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                    "a_norm": a_norm.state(), "u_norm": u_norm.state(), "n": data.n,
+                    "history": history, "config": config, "epoch": epoch, "step": step,
+                    "elapsed": elapsed, "wall": wall, "torch_rng": torch.get_rng_state()})
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}", test=f"{test_err:.4f}")
+            if log is not None:
+                log(row)
+        bar.close()
+        model.eval()
+        return fit
