@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from . import backend as bk
 from .operators.base import Operator
 from .operators.convert import DenseOperator, SparseOperator, as_operator
 
-__all__ = ["LinearSystem", "make_system", "check_tolerances", "resolve_maxiter"]
+__all__ = ["LinearSystem", "Method", "make_system", "check_tolerances", "resolve_maxiter"]
 
 
 @dataclass
@@ -290,3 +290,41 @@ def _matrix_free(op: Operator) -> bool:
     """An operator whose backend is decided by its inputs (LinearOperator, callable)."""
     from .operators.convert import FunctionOperator
     return isinstance(op, FunctionOperator)
+
+
+class Method:
+    """The protocol every registered method follows.
+
+    Class attributes
+    ----------------
+    name : str
+        The registry name.
+    supports_batch : bool
+        Whether ``solve`` takes ``b`` of shape ``(n, k)`` itself; otherwise
+        :class:`Solver` solves the columns one by one.
+    needs_entries : bool
+        Whether setup reads matrix entries (IC(0), AMG, SOR): matrix-free operators are
+        refused with a ``TypeError`` that says so.
+
+    Subclasses implement ``__init__(self, A, **options)`` (setup; ``A`` an Operator),
+    ``solve(self, system, *, callback=None) -> SolveResult`` and optionally
+    ``update(self, A)`` (default: setup again) and ``preconditioner`` (for ``x0="Mb"``).
+    """
+
+    name: str = ""
+    supports_batch: bool = False
+    needs_entries: bool = False
+    preconditioner: Any = None
+
+    def __init__(self, A: Operator, **options):
+        self.A = A
+        self.options = options
+
+    def solve(self, system, *, callback: Callable | None = None) -> SolveResult:
+        raise NotImplementedError
+
+    def update(self, A: Operator) -> None:
+        type(self).__init__(self, A, **self.options)
+
+    def after_solve(self, result: SolveResult) -> None:
+        """Hook: called with each result (rebuild policies watch iteration counts)."""

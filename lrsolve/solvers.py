@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from .linsys import check_tolerances, make_system
+from .linsys import Method, check_tolerances, make_system
 from .operators.base import Operator
 from .operators.convert import as_operator
 from .result import SolveResult, Status
@@ -30,44 +30,6 @@ __all__ = ["Method", "Solver", "solve", "register", "methods", "get_method", "DE
 DEFAULT_RTOL = 1e-6
 
 _REGISTRY: dict[str, type] = {}
-
-
-class Method:
-    """The protocol every registered method follows.
-
-    Class attributes
-    ----------------
-    name : str
-        The registry name.
-    supports_batch : bool
-        Whether ``solve`` takes ``b`` of shape ``(n, k)`` itself; otherwise
-        :class:`Solver` solves the columns one by one.
-    needs_entries : bool
-        Whether setup reads matrix entries (IC(0), AMG, SOR): matrix-free operators are
-        refused with a ``TypeError`` that says so.
-
-    Subclasses implement ``__init__(self, A, **options)`` (setup; ``A`` an Operator),
-    ``solve(self, system, *, callback=None) -> SolveResult`` and optionally
-    ``update(self, A)`` (default: setup again) and ``preconditioner`` (for ``x0="Mb"``).
-    """
-
-    name: str = ""
-    supports_batch: bool = False
-    needs_entries: bool = False
-    preconditioner: Any = None
-
-    def __init__(self, A: Operator, **options):
-        self.A = A
-        self.options = options
-
-    def solve(self, system, *, callback: Callable | None = None) -> SolveResult:
-        raise NotImplementedError
-
-    def update(self, A: Operator) -> None:
-        type(self).__init__(self, A, **self.options)
-
-    def after_solve(self, result: SolveResult) -> None:
-        """Hook: called with each result (rebuild policies watch iteration counts)."""
 
 
 def register(name: str, cls: type | None = None, *, overwrite: bool = False):

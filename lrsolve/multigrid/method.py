@@ -22,7 +22,7 @@ from typing import Any
 from .. import backend as bk
 from ..krylov.cg import pcg
 from ..result import SolveResult, Status
-from ..solvers import Method
+from ..linsys import Method
 from .gmg import GMG
 
 __all__ = ["MGMethod", "PCGMGMethod", "check_compatible"]
