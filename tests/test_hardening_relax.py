@@ -271,3 +271,15 @@ def test_red_black_float32_is_confirmed_in_float64_and_stalls_early(rtol):
     if not r.converged:
         # the float32 floor (about 5e-7 here) is found in hundreds of sweeps, not 20000
         assert r.status is Status.STAGNATION and r.iterations < 2000
+
+
+@pytest.mark.parametrize("scale", [1e-170, 1e160])
+@pytest.mark.parametrize("solver", ["sor", "adaptive_sor"])
+def test_sor_with_underflowing_or_overflowing_b_really_converges(scale, solver):
+    A = _laplacian(16)
+    b = np.random.default_rng(0).standard_normal(256)
+    fn = sor if solver == "sor" else adaptive_sor
+    r = fn(A, b * scale, rtol=1e-8)
+    assert r.converged and r.iterations > 10
+    x_unit = r.x / scale
+    assert np.linalg.norm(b - A @ x_unit) <= 1.0001e-8 * np.linalg.norm(b)

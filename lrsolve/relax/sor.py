@@ -347,6 +347,15 @@ def _sor_red_black(A, system, omega, tol, maxiter, t0):
     return _finish(x, k, residuals, status, t0, omega, "red-black", k, extra)
 
 
+def _finish_scaled(system, res: SolveResult) -> SolveResult:
+    """Undo ``make_system``'s power-of-two rescaling of ``b`` on a result."""
+    true = res.stats.get("true_residual")
+    res = system.finish(res)
+    if true is not None:
+        res.stats["true_residual"] = true * system.scale
+    return res
+
+
 def _zero_rhs(system, t0, omega, ordering, method="sor") -> SolveResult:
     # b = 0: x = 0 is the exact solution whatever x0 is (SciPy returns it too); iterating
     # from x0 towards it could never meet the threshold max(rtol * 0, atol) = 0.
@@ -418,12 +427,12 @@ def sor(A: Any, b: Any, *, omega: float = 1.5, x0: Any = None, rtol: float = 1e-
                             "or CPU torch); use ordering='red-black' with a stencil operator "
                             "on the GPU")
         parts = A if isinstance(A, CSRParts) else csr_parts(A)
-        return system.finish(_sor_lexicographic(parts, system, omega, tol, maxiter, t0))
+        return _finish_scaled(system, _sor_lexicographic(parts, system, omega, tol, maxiter, t0))
     if not _has_stencil(A):
         raise TypeError("SOR on a GPU array needs a stencil operator (red-black ordering, "
                         "e.g. lrsolve.operators.poisson_operator(..., backend=...)); general "
                         "sparse matrices are supported in host memory only")
-    return system.finish(_sor_red_black(A, system, omega, tol, maxiter, t0))
+    return _finish_scaled(system, _sor_red_black(A, system, omega, tol, maxiter, t0))
 
 
 class SSOR(Preconditioner):
@@ -640,7 +649,7 @@ def adaptive_sor(A: Any, b: Any, *, x0: Any = None, rtol: float = 1e-6, atol: fl
     res = _finish(x_out, total, residuals, int(status), t0, omega, "lexicographic", sweeps,
                   extra=extra)
     res.method = "adaptive-sor"
-    return system.finish(res)
+    return _finish_scaled(system, res)
 
 
 def _real_in(value, name, low, high, what, *, low_open=False, high_closed=False) -> float:
