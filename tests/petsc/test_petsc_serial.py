@@ -1,0 +1,101 @@
+"""PETSc adapter on one rank (in the plain pytest process)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("petsc4py")
+pytest.importorskip("mpi4py")
+
+import lrsolve as lr  # noqa: E402
+import lrsolve.petsc as lp  # noqa: E402
+from lrsolve.result import Status  # noqa: E402
+
+
+def test_status_from_ksp_reasons():
+    from petsc4py import PETSc
+    R = PETSc.KSP.ConvergedReason
+    assert lp.status_from_reason(R.CONVERGED_RTOL) is Status.CONVERGED
+    assert lp.status_from_reason(R.DIVERGED_MAX_IT) is Status.MAXITER
+    assert lp.status_from_reason(R.DIVERGED_INDEFINITE_PC) is Status.BREAKDOWN
+    assert lp.status_from_reason(R.DIVERGED_NANORINF) is Status.NONFINITE
+    assert lp.status_from_reason(R.DIVERGED_PCSETUP_FAILED) is Status.FAILED
+    assert lp.status_from_reason(R.CONVERGED_CG_NEG_CURVE) is Status.BREAKDOWN
+
+
+@pytest.mark.parametrize("fmt", ["aij", "matfree"])
+def test_grid_operator_matches_stencil_and_round_trips(fmt):
+    P = lr.problems.poisson(n=12, dim=3, seed=0, coefficient=lambda x, y, z: 1 + x + 2 * y * z)
+    D = lp.to_petsc(P, format=fmt)
+    y = D.A.createVecLeft()
+    D.A.mult(D.b, y)
+    want = P.A @ P.b
+    got = lp.gather(y, da=D.da)
+    assert np.linalg.norm(got - want) <= 1e-13 * np.linalg.norm(want)
+    assert np.array_equal(lp.to_numpy(D.b, da=D.da), P.b)
+
+
+@pytest.mark.parametrize("method", ["cg", "pcg-jacobi", "ssor-cg", "pcg-amg", "pcg-mg"])
+def test_every_method_converges_with_the_true_residual(method):
+    P = lr.problems.poisson(n=31, dim=2, seed=1)
+    S = lp.PetscSolver(P, method=method, rtol=1e-8)
+    r = S.solve(P.b)
+    assert r.status is Status.CONVERGED and r.method == method
+    assert r.iterations == S.ksp.getIterationNumber()
+    assert np.linalg.norm(P.b - P.A @ r.x) <= 1e-8 * np.linalg.norm(P.b)
+    if method in ("pcg-amg", "pcg-mg"):
+        assert r.iterations <= 15
+
+
+def test_gamg_option_and_options_pass_through():
+    P = lr.problems.poisson(n=31, dim=2, seed=1)
+    r = lp.solve(P, method="pcg-amg", amg="gamg", options="-pc_gamg_threshold 0.02",
+                 rtol=1e-8)
+    assert r.converged and r.stats["pc_type"] == "gamg"
+    r2 = lp.solve(P, method="cg", options={"ksp_type": "minres"}, rtol=1e-8)
+    assert r2.converged and r2.stats["ksp_type"] == "minres"
+
+
+def test_update_new_matrix_and_rebuild_policy():
+    P = lr.problems.poisson(n=24, dim=2, seed=2)
+    S = lp.PetscSolver(P, method="pcg-amg", rtol=1e-8, rebuild_factor=1.5)
+    r0 = S.solve(P.b)
+    A1 = lr.operators.poisson_operator(24, 2, shift=50.0)
+    S.update(A1)
+    r1 = S.solve(P.b)
+    assert r0.converged and r1.converged
+    assert np.linalg.norm(P.b - A1 @ r1.x) <= 1e-8 * np.linalg.norm(P.b)
+    with pytest.raises(ValueError, match="grid"):
+        S.update(lr.operators.poisson_operator(25, 2))
+
+
+def test_bad_input_is_a_clear_error():
+    P = lr.problems.poisson(n=8, dim=2)
+    with pytest.raises(ValueError, match="method"):
+        lp.PetscSolver(P, method="nope")
+    with pytest.raises(ValueError, match="omega"):
+        lp.PetscSolver(P, method="ssor-cg", omega=2.5)
+    with pytest.raises(ValueError, match="format"):
+        lp.to_petsc(P, format="dense")
+    with pytest.raises(TypeError, match="to_petsc"):
+        lp.to_petsc("matrix")
+    with pytest.raises(ValueError, match="entries"):
+        lp.PetscSolver(P, method="cg").solve(np.ones(65))
+    with pytest.raises(ValueError, match="NaN"):
+        lp.to_petsc(np.array([[1.0, np.nan], [0.0, 1.0]]))
+
+
+def test_local_vcycle_is_a_symmetric_fast_preconditioner():
+    from lrsolve.petsc.pcs import LocalVCycle
+    P = lr.problems.poisson(n=33, dim=2, format="csr")
+    M = LocalVCycle(P.A, (33, 33), coarsest=50)
+    rng = np.random.default_rng(0)
+    u, v = rng.standard_normal((2, 33 * 33))
+    assert abs(u @ M(v) - v @ M(u)) <= 1e-10 * abs(u @ M(v))
+    r = lr.solve(P.A, P.b, method="cg", M=_as_linear_operator(M, P.A.shape), rtol=1e-8)
+    assert r.converged and r.iterations <= 12
+
+
+def _as_linear_operator(M, shape):
+    import scipy.sparse.linalg as spla
+    return spla.LinearOperator(shape, matvec=M)
