@@ -2,8 +2,9 @@
 
 ``poisson`` (this package's foundation) plus the generators each method family adds in
 its own module: sequences of related systems for relax/ (``sequences``), equality
-constrained NLPs for optimize/ (``nlp``), completion instances (``completion``) and
-Darcy fields (``darcy``).  Names from those modules are looked up on first use.
+constrained NLPs for optimize/ (``nlp``), completion instances (``completion``),
+Darcy fields (``darcy``) and smoke-simulation pressure systems (``fluids``).  Names
+from those modules are looked up on first use.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import importlib
 
 from .poisson import PoissonProblem, grid_coordinates, poisson
 
-_MODULES = ("sequences", "nlp", "completion", "darcy")
+_MODULES = ("sequences", "nlp", "completion", "darcy", "fluids")
 
 __all__ = ["poisson", "PoissonProblem", "grid_coordinates"]
 
