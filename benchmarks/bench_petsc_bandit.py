@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     comm = PETSc.COMM_WORLD.tompi4py()
     dts = time_steps(args.steps, args.seed, args.dt0)
 
+    run_loop(SSORPC(omega=1.5), args.n, dts[:3], args.rtol)  # warm-up: numba compiles, caches
     bandit_pc = BanditSSORPC(seed=args.seed)
     bandit = run_loop(bandit_pc, args.n, dts, args.rtol)
     histories = comm.allgather(bandit_pc.omega_history)

@@ -11,7 +11,10 @@ residual, timed as the slowest rank):
 * ``lrsolve-hypre`` - :class:`~lrsolve.petsc.PetscSolver` ``pcg-amg`` (hypre BoomerAMG);
 * ``lrsolve-matfree-hypre`` - the same, KSP applying lrsolve's matrix-free shell;
 * ``lrsolve-pcg-mg`` - ``pcg-mg``: PCMG on the DMDA hierarchy (Galerkin, PETSc smoothers);
-* ``lrsolve-gmg-pc`` - lrsolve's multigrid as a Python PC on the rank-local blocks;
+* ``lrsolve-gmg-pc`` - :class:`~lrsolve.petsc.MultigridPC` as a Python PC: a V-cycle across
+  the ranks (PETSc products, lrsolve's SSOR smoothing on each rank's block);
+* ``lrsolve-gmg-pc-local`` - the same PC with ``scope="local"``: a V-cycle on each rank's
+  box alone (block Jacobi);
 * ``petsc-hypre``, ``petsc-gamg`` - plain petsc4py code (KSP CG + the PC, nothing of
   lrsolve in the solve) on the same assembled matrix: the peers.
 
@@ -34,7 +37,7 @@ import numpy as np
 from ._base import petsc
 
 SOLVERS = ("lrsolve-hypre", "lrsolve-matfree-hypre", "lrsolve-pcg-mg", "lrsolve-gmg-pc",
-           "petsc-hypre", "petsc-gamg")
+           "lrsolve-gmg-pc-local", "petsc-hypre", "petsc-gamg")
 
 
 def _max_over_ranks(comm, value: float) -> float:
@@ -89,7 +92,8 @@ def _lrsolve_row(problem, name: str, rtol: float):
     kw = {"lrsolve-hypre": dict(method="pcg-amg", amg="hypre"),
           "lrsolve-matfree-hypre": dict(method="pcg-amg", amg="hypre"),
           "lrsolve-pcg-mg": dict(method="pcg-mg"),
-          "lrsolve-gmg-pc": dict(method="pcg-python", pc=MultigridPC())}[name]
+          "lrsolve-gmg-pc": dict(method="pcg-python", pc=MultigridPC()),
+          "lrsolve-gmg-pc-local": dict(method="pcg-python", pc=MultigridPC(scope="local"))}[name]
     PETSc = petsc()
     PETSc.COMM_WORLD.barrier()
     t0 = time.perf_counter()
@@ -113,6 +117,14 @@ def run_suite(dim: int = 3, sizes=(64,), solvers=SOLVERS, rtol: float = 1e-8, se
     PETSc = petsc()
     comm = PETSc.COMM_WORLD
     rows = []
+    # Warm-up on a small grid: numba compiles lrsolve's kernels once per process, and
+    # hypre / GAMG load their code; none of that belongs in the timed rows.
+    warm = to_petsc(problems.poisson(n=12, dim=dim, seed=seed), format="aij")
+    for name in solvers:
+        if name.startswith("lrsolve-"):
+            _lrsolve_row(warm, name, rtol)
+        else:
+            _peer(warm, name.split("-", 1)[1], rtol)
     for n in sizes:
         P = problems.poisson(n=int(n), dim=dim, seed=seed)
         assembled = to_petsc(P, format="aij")

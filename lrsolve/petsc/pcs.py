@@ -302,29 +302,153 @@ class LocalVCycle:
         return x
 
 
+class ParallelVCycle:
+    """A geometric V(1,1)-cycle across the ranks: PETSc for the distributed algebra.
+
+    Levels come from the DMDA hierarchy of ``pcg-mg`` (2x coarsening, linear
+    interpolation ``P``), coarse operators by Galerkin ``P^T A P`` (``MatPtAP``), smoothing
+    by lrsolve's SSOR on each rank's block of each level (hybrid Gauss-Seidel: symmetric
+    sweeps inside a rank, Jacobi between ranks), and the coarsest system (about 100
+    unknowns) factorised redundantly on every rank.  The same symmetric smoother before and
+    after the coarse correction keeps the cycle symmetric, so it preconditions CG.
+    """
+
+    def __init__(self, A, da, grid_shape: tuple, *, omega: float = 1.0):
+        import scipy.sparse.linalg as spla
+        from ..relax import SSOR
+        from .solver import mg_hierarchy
+        Ps, shapes, _ = mg_hierarchy(da, grid_shape)
+        self.P = list(reversed(Ps))            # fine-to-coarse order
+        self.shapes = list(reversed(shapes))
+        self.A = [A]
+        for P in self.P:
+            self.A.append(self.A[-1].PtAP(P))
+        self.smoothers = [SSOR(local_block(Al), omega=omega) for Al in self.A[:-1]]
+        # Per level: right-hand side and solution (coarse levels), residual and correction.
+        self.rhs = [Al.createVecLeft() for Al in self.A]
+        self.sol = [Al.createVecLeft() for Al in self.A]
+        self.res = [Al.createVecLeft() for Al in self.A]
+        self.tmp = [Al.createVecLeft() for Al in self.A]
+        coarse = self.A[-1]
+        self.comm = mpi_comm(coarse.getComm())
+        self.coarse_range = coarse.getOwnershipRange()
+        full = _gather_matrix(coarse, self.comm)
+        self.coarse_lu = spla.splu(full.tocsc())
+
+    def apply(self, b, x) -> None:
+        """``x = V(b)`` for PETSc Vecs in the fine layout."""
+        self._cycle(0, b, x)
+
+    def _smooth(self, level: int, r, out) -> None:
+        out.getArray()[:] = self.smoothers[level].matvec(np.asarray(r.getArray(readonly=True)))
+
+    def _cycle(self, level: int, b, x) -> None:
+        if level == len(self.A) - 1:
+            lo, hi = self.coarse_range
+            full = np.concatenate(self.comm.allgather(np.array(b.getArray(readonly=True))))
+            x.getArray()[:] = self.coarse_lu.solve(full)[lo:hi]
+            return
+        A, P = self.A[level], self.P[level]
+        r, z = self.res[level], self.tmp[level]
+        bc, xc = self.rhs[level + 1], self.sol[level + 1]
+        self._smooth(level, b, x)                  # x = S b
+        A.mult(x, r)
+        r.aypx(-1.0, b)                            # r = b - A x
+        P.multTranspose(r, bc)
+        self._cycle(level + 1, bc, xc)
+        P.multAdd(xc, x, x)                        # x += P e_c
+        A.mult(x, r)
+        r.aypx(-1.0, b)
+        self._smooth(level, r, z)
+        x.axpy(1.0, z)                             # x += S (b - A x)
+
+
+def _gather_matrix(M, comm):
+    """The whole (small) distributed matrix as scipy CSR on every rank."""
+    import scipy.sparse as sp
+    indptr, indices, data = M.getValuesCSR()
+    lo, hi = M.getOwnershipRange()
+    n = M.getSize()[0]
+    local = sp.csr_matrix((data, indices, indptr), shape=(hi - lo, n))
+    return sp.vstack(comm.allgather(local)).tocsr()
+
+
 class MultigridPC(_LocalBlockPC):
-    """Geometric multigrid on the rank-local grid box (block Jacobi with a V-cycle).
+    """Geometric multigrid for grid operators as a PETSc Python PC.
 
     Needs the grid: the KSP's DM must be a DMDA (``ksp.setDM(da)``, as
-    :class:`~lrsolve.petsc.PetscSolver` does for lrsolve's grid problems); a matrix without
-    a grid is a TypeError on every rank.  The cycle is :class:`LocalVCycle` (this package's
-    Galerkin V(1,1) with SSOR smoothing) - ``lrsolve.multigrid`` was not yet in the tree
-    when this adapter was written.
+    :class:`~lrsolve.petsc.PetscSolver` does for lrsolve's grid problems) and the PC's
+    matrix must be assembled (AIJ, or lrsolve's shell, which is assembled for it); an
+    operator without a grid is a TypeError on every rank.
+
+    Parameters
+    ----------
+    scope : {"global", "local"}
+        ``"global"`` (default): :class:`ParallelVCycle`, one V-cycle across all ranks (PETSc
+        does the distributed products, lrsolve's SSOR smooths each rank's block).
+        ``"local"``: :class:`LocalVCycle` on each rank's box alone (block Jacobi; no
+        communication inside the PC, iterations grow with the number of ranks).
+
+    ``lrsolve.multigrid`` (the shared geometric multigrid layer) was not yet in the tree when
+    this adapter was written; both cycles here are this package's own Galerkin V(1,1)
+    cycles with SSOR smoothing (see ``docs/petsc.md``).
     """
 
     grid_only = True
     name = "multigrid"
 
-    def __init__(self, coarsest: int = 2000):
+    def __init__(self, scope: str = "global", coarsest: int = 2000):
         super().__init__()
+        if scope not in ("global", "local"):
+            raise ValueError(f"scope must be 'global' or 'local', got {scope!r}")
+        self.scope = scope
         self.coarsest = int(coarsest)
         self.cycle = None
+        self._P = None
+        self._dm = None
+
+    def _read_options(self, opts):
+        if opts.hasName("lrsolve_mg_scope"):
+            scope = opts.getString("lrsolve_mg_scope")
+            if scope not in ("global", "local"):
+                raise ValueError(f"-lrsolve_mg_scope must be 'global' or 'local', got {scope!r}")
+            self.scope = scope
+
+    def setUp(self, pc):
+        A, P = pc.getOperators()
+        self._P = P
+        self._dm = _grid_dm(pc)
+        super().setUp(pc)
 
     def _setup_local(self, block, box):
-        self.cycle = LocalVCycle(block, box, coarsest=self.coarsest)
+        if self.scope == "local":
+            self.cycle = LocalVCycle(block, box, coarsest=self.coarsest)
+            return
+        P = self._P
+        if P.getType() == "python":
+            from .grid import assemble
+            ctx = P.getPythonContext()
+            P = assemble(ctx.da, ctx.grid)
+        grid_shape = tuple(int(s) for s in reversed(self._dm.getSizes()))
+        self.cycle = ParallelVCycle(P, self._dm, grid_shape)
 
     def _apply_local(self, r):
         return self.cycle(r)
+
+    def apply(self, pc, x, y):
+        if self.scope == "local":
+            return super().apply(pc, x, y)
+        t0 = time.perf_counter()
+        try:
+            if self.error is not None:
+                raise RuntimeError(f"set-up failed earlier: {self.error}")
+            self.cycle.apply(x, y)
+        except Exception as exc:  # noqa: BLE001 - never raise inside KSP (module doc)
+            if self.error is None:
+                self.error = exc
+            y.set(np.nan)
+        self.applications += 1
+        self.apply_seconds += time.perf_counter() - t0
 
 
 class DCDMPC(_LocalBlockPC):
