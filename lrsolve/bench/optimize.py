@@ -180,7 +180,7 @@ def run_set(args):
     if args.vector:
         solvers.append(("sketch-s1", lambda P: lr.optimize.sketch_newton(
             P.problem, P.x0, sketch=args.sketch, tol=args.tol, seed=args.seed, block_size=1,
-            max_inner=args.vector_max_inner)))
+            inner_maxiter=args.vector_max_inner)))
     solvers.append(("exact", lambda P: lr.optimize.exact_newton(P.problem, P.x0, tol=args.tol)))
     peers = [("SLSQP", lambda P: _scipy_solve(P.problem, P.x0, "SLSQP")),
              ("trust-constr", lambda P: _scipy_solve(P.problem, P.x0, "trust-constr"))]
@@ -256,19 +256,22 @@ def run_pde(args):
         rec = {"grid": int(n), "unknowns": P.n, "constraints": int(P.meta["m"])}
         runs = [("exact", lambda: lr.optimize.exact_newton(P.problem, P.x0, tol=args.tol)),
                 ("gmres", lambda: lr.optimize.sketch_newton(P.problem, P.x0, inner="gmres",
-                                                            tol=args.tol))]
+                                                            tol=args.tol)),
+                ("nystrom", lambda: lr.optimize.sketch_newton(P.problem, P.x0, inner="nystrom",
+                                                              tol=args.tol, seed=args.seed))]
         if args.pde_sketch_all or n <= args.pde_sketch_max:
             runs.append(("sketch", lambda: lr.optimize.sketch_newton(
-                P.problem, P.x0, tol=args.tol, seed=args.seed, max_inner=args.pde_max_inner)))
+                P.problem, P.x0, tol=args.tol, seed=args.seed,
+                inner_maxiter=args.pde_max_inner)))
         runs.append(("trust-constr", lambda: _scipy_solve(P.problem, P.x0, "trust-constr")))
         if args.ipopt:
             runs.append(("ipopt", lambda: _ipopt_solve(P.problem, P.x0)))
         xs = {}
         for name, fn in runs:
             seconds, res = _timed(fn)
-            # Best of 3 for the runs that take under 2 s: one-shot times on a shared
-            # machine vary by 2x; the slow (failing) sketch runs are timed once.
-            for _ in range(2 if seconds < 2.0 else 0):
+            # Best of --repeat (3): one-shot times on a shared machine vary by 2x; the
+            # slow (failing) sketch runs are timed once.
+            for _ in range(0 if name == "sketch" else args.repeat - 1):
                 seconds = min(seconds, _timed(fn)[0])
             ours = name not in ("trust-constr", "ipopt")
             kkt = float(res.kkt) if ours else _kkt_at(P.problem, res.x)
@@ -277,11 +280,12 @@ def run_pde(args):
             if ours:
                 rec[name]["inner"] = int(res.inner_iterations)
                 rec[name]["message"] = res.message
+                rec[name]["status"] = res.status.value
             xs[name] = np.asarray(res.x)
         for name in xs:
             rec[name]["dist_exact"] = float(np.linalg.norm(xs[name] - xs["exact"]))
         tc = rec["trust-constr"]["time"]
-        for name in ("exact", "gmres", "sketch"):
+        for name in ("exact", "gmres", "nystrom", "sketch"):
             if name in rec:
                 rec[name]["speedup_vs_trust_constr"] = tc / rec[name]["time"]
                 if "ipopt" in rec:
@@ -328,8 +332,9 @@ def run_nonconvex(args):
     from lrsolve.problems import nlp
     problems = nlp.nonconvex_test_set(sizes=tuple(args.nonconvex_sizes),
                                       pde_sizes=tuple(args.nonconvex_pde_sizes))
-    solvers = [("sketch", dict(inner="sketch")), ("sketch-paper", dict(modification="paper")),
-               ("exact", dict(inner="direct"))]
+    solvers = [("sketch", {}), ("sketch-inertia", dict(modification="inertia")),
+               ("exact", dict(inner="direct")),
+               ("exact-inertia", dict(inner="direct", modification="inertia"))]
     names = [s for s, _ in solvers] + ["SLSQP", "trust-constr"] + (["ipopt"] if args.ipopt else [])
     rows = []
     for P in problems:
@@ -401,7 +406,7 @@ def run_convergence(args):
                            {"accuracy": "sharpen", "block_size": 1}),
                           ("exact Newton", {"inner": "direct"})):
             res = lr.optimize.sketch_newton(P.problem, P.x0, tol=1e-10, seed=args.seed,
-                                            maxiter=60, max_inner=200000, **kw)
+                                            maxiter=60, inner_maxiter=200000, **kw)
             hist[label] = {"kkt": [float(v) for v in res.kkt_history],
                            "inner": [int(v) for v in res.inner_history]}
         out[P.name] = hist
@@ -433,7 +438,7 @@ def _plot(results, path_prefix):
     pde = results.get("pde")
     if pde:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for name in ("exact", "gmres", "sketch", "trust-constr", "ipopt"):
+        for name in ("exact", "gmres", "nystrom", "sketch", "trust-constr", "ipopt"):
             pts = [(r["unknowns"], r[name]["time"], r[name]["success"]) for r in pde if name in r]
             if not pts:
                 continue
@@ -476,6 +481,7 @@ def main(argv=None) -> int:
                         help="run the sketching inner solver on PDE grids up to this N")
     parser.add_argument("--pde-sketch-all", action="store_true")
     parser.add_argument("--pde-max-inner", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many timed runs")
     parser.add_argument("--ipopt", action="store_true", help="also run cyipopt if installed")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "optimize"))

@@ -428,13 +428,11 @@ def nullspace_nystrom_solve(K: KKTSystem, b, z, r, tol: float, *, basis=None, ra
     if basis is None or K.dual_reg:
         # No basis (or a regularised, rank-deficient G): GMRES under the same condition.
         return krylov_solve(K, b, z, r, tol, maxiter=maxiter, cache=cache)
-    key = (id(K.G), id(K.H), K.shift)
     if cache is not None and cache.get("G") is K.G:
         Zb = cache["basis"]
     else:
         Zb = NullSpaceBasis(K.G, basis)
         if cache is not None:
-            cache.clear()
             cache.update(G=K.G, basis=Zb)
 
     def B(V):
@@ -450,12 +448,14 @@ def nullspace_nystrom_solve(K: KKTSystem, b, z, r, tol: float, *, basis=None, ra
         return Zb.ZT(B(Zb.Z(U)))
 
     size = n - m
-    if cache is not None and cache.get("key") == key and cache.get("H") is K.H:
-        pre = cache["pre"]
-    else:
+    # The preconditioner of an earlier Newton step is kept while it still works (its
+    # last solve took <= 10 CG steps) and the shift is unchanged: a stale Nyström
+    # preconditioner is still SPD, so CG stays correct and only its speed depends on it.
+    pre = cache.get("pre") if cache is not None else None
+    if pre is None or cache.get("shift") != K.shift or cache.get("last_its", 0) > 10:
         pre = NystromPreconditioner(reduced, size, min(rank, size), rng=rng)
         if cache is not None:
-            cache.update(key=key, H=K.H, pre=pre)
+            cache.update(pre=pre, shift=K.shift, last_its=0)
     K.negative_curvature = None
     if pre.negative is not None:
         d = Zb.Z(pre.negative[0])
@@ -489,6 +489,8 @@ def nullspace_nystrom_solve(K: KKTSystem, b, z, r, tol: float, *, basis=None, ra
         p = y + (ry_new / ry) * p
         ry = ry_new
         its += 1
+    if cache is not None:
+        cache["last_its"] = its
     x = xp + Zb.Z(u)
     lam = Zb.multipliers(bx - B(x))
     z = np.concatenate([x, lam])

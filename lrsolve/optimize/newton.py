@@ -46,7 +46,7 @@ __all__ = ["sketch_newton", "exact_newton", "NewtonResult", "ACCURACY_RULES", "M
            "reduced_hessian_eigenvalues"]
 
 ACCURACY_RULES = ("adaptive", "sharpen", "theory")
-MODIFICATIONS = ("inertia", "paper")
+MODIFICATIONS = ("paper", "inertia")
 # The integer codes of the first version, kept as ``res.status_code``.
 _CODES = {Status.CONVERGED: 0, Status.MAXITER: 1, Status.LINESEARCH: 2, Status.NONFINITE: 3,
           Status.FAILED: 4, Status.BREAKDOWN: 4, Status.STAGNATION: 2, Status.INVALID: 4}
@@ -143,7 +143,7 @@ class _Evaluator:
 def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1e-6, seed=0,
                   *, inner: str = "sketch", block_size: int | None = None,
                   accuracy: str = "adaptive", maxiter: int = 200,
-                  inner_maxiter: int | None = None, modification: str = "inertia",
+                  inner_maxiter: int | None = None, modification: str = "paper",
                   lam0=None, eta1: float = 1.0, eta2: float = 0.1, delta: float = 0.1,
                   xi_B: float = 0.1, beta: float = 0.1, nu: float = 1.5,
                   dense_limit: int = 1000, nystrom_rank: int = 20, callback=None,
@@ -188,15 +188,20 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
         (default ``max(20000, 20 N)``); a capped solve is still used if it passes the
         descent test, otherwise the result fails with ``Status.FAILED``.
     modification : str
-        What to do where the reduced Hessian ``Zᵀ∇²ₓL Z`` is not positive definite
-        (on convex problems it never is, and both choices are the paper's method):
-        ``"inertia"`` (default) - the smallest shift ``B = ∇²ₓL + δI`` of the sequence
-        ``1e-4, ×100, ×8, ...`` (``δ_last/3`` first after a shifted step) for which the
-        KKT matrix has inertia ``(n, m, 0)`` (LDLᵀ count up to ``dense_limit``; beyond
-        it, negative curvature met by the ``nystrom`` inner solver), plus a
-        negative-curvature step at KKT points that are saddles, and a reset of the
-        multipliers to their least-squares estimate when they blow up;
-        ``"paper"`` - the reference rule ``δ = ξ_B + ‖∇²ₓL‖_F``.
+        The Hessian shift ``B = ∇²ₓL + δI`` where the reduced Hessian ``Zᵀ∇²ₓL Z`` is not
+        positive definite (on convex problems it always is, and no shift is made):
+        ``"paper"`` (default) - the reference rule ``δ = ξ_B + ‖∇²ₓL‖_F``;
+        ``"inertia"`` - IPOPT-style inertia correction: the first ``δ`` of ``ξ_B,
+        ×100, ×8, ...`` (``δ_last/3`` first after a shifted step) for which the LDLᵀ
+        factorisation of ``K(δ/2)`` has inertia ``(n, m, 0)``, i.e.
+        ``Zᵀ(∇²ₓL + δI)Z >= δ/2`` (dense problems up to ``dense_limit``).  In both modes:
+        beyond ``dense_limit`` the ``nystrom`` inner solver detects negative curvature
+        (in its sketch or a CG direction) and the shift is raised past it
+        (``δ <- max(8δ, 1e-4, -2 pᵀBp/pᵀp)``); at a KKT point whose reduced Hessian has
+        a negative eigenvalue (a saddle, dense check) a negative-curvature step is taken
+        instead of stopping; a failed line search tries the negative-curvature
+        direction, then restarts the multipliers from their least-squares estimate;
+        multipliers that jump by more than 1e4x are reset to that estimate.
     lam0 : array_like (m,), optional
         Starting multipliers (default: least-squares estimate ``argmin ‖∇f + Jᵀlam‖``).
     eta1, eta2, delta, xi_B, beta, nu : float
@@ -326,6 +331,7 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
     inner_total = 0
     last_shift = 0.0
     lam_reset_tried = False
+    lam_norm_prev = float(np.linalg.norm(lam))
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore",
                                                 divide="ignore"):
         warnings.simplefilter("ignore", sla.LinAlgWarning)
@@ -337,7 +343,7 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                     raise _Failure(Status.NONFINITE, f"non-finite KKT residual at iteration {k}")
                 H = None
                 if kkt <= tol:
-                    if not inertia_mode or k >= maxiter:
+                    if k >= maxiter:
                         status, message = Status.CONVERGED, f"KKT residual {kkt:.2e} <= tol {tol:.1e}"
                         break
                     # A KKT point: a local minimiser only if the reduced Hessian is PSD.
@@ -401,7 +407,7 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                     solve_kwargs["maxiter"] = max(1, inner_maxiter - inner_total)
                     z, r, its, reached = solve(K, b, z, r, tol_inner, **solve_kwargs)
                     inner_total += its
-                    if K.negative_curvature is not None and inertia_mode:
+                    if K.negative_curvature is not None:
                         # The inner solver met negative curvature on the tangent space:
                         # raise the shift past it and solve again (large problems).
                         if nc_direction is None:
@@ -461,14 +467,14 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                 merit0 = f + lam @ c + 0.5 * eta1 * (c @ c) + 0.5 * eta2 * (gL @ gL)
                 accepted, alpha = _line_search(problem, ev, x, lam, dx, dlam, merit0, slope,
                                                eta1, eta2, beta)
-                if accepted is None and inertia_mode and nc_direction is not None:
+                if accepted is None and nc_direction is not None:
                     # The Newton step failed: try the negative-curvature direction.
                     escaped = _curvature_step(problem, ev, x, lam, f, c, gL, H, hessp, J,
                                               nc_direction, eta1, eta2, beta)
                     if escaped is not None:
                         accepted, alpha = escaped, 1.0
                         nc_steps += 1
-                if accepted is None and inertia_mode and not lam_reset_tried:
+                if accepted is None and not lam_reset_tried:
                     # Multiplier safeguard: restart λ from its least-squares estimate.
                     lam_reset_tried = True
                     lam = _least_squares_multipliers(J, g)
@@ -485,14 +491,16 @@ def sketch_newton(problem: Problem, x0, sketch: str = "gaussian", tol: float = 1
                                    "overflow near x)")
                 x, lam, f, g, c, J, gL = accepted
                 lam_reset_tried = False
-                if inertia_mode:
-                    # Multiplier safeguard: an estimate far beyond the least-squares one
-                    # (a near-singular KKT step) is replaced by it.
+                lam_norm = float(np.linalg.norm(lam))
+                if lam_norm > 1e4 * (1.0 + lam_norm_prev) or not math.isfinite(lam_norm):
+                    # Multiplier safeguard: a jump far beyond the least-squares estimate
+                    # (a step through a nearly singular KKT matrix) is replaced by it.
                     lam_ls = _least_squares_multipliers(J, g)
-                    if np.linalg.norm(lam) > 1e4 * (1.0 + np.linalg.norm(lam_ls)):
+                    if not lam_norm <= 1e4 * (1.0 + np.linalg.norm(lam_ls)):
                         lam = lam_ls
                         gL = problem.lagrangian_gradient(x, lam, g, J)
                         lam_resets += 1
+                lam_norm_prev = float(np.linalg.norm(lam))
                 alpha_history.append(alpha)
                 inner_history.append(inner_total)
                 k += 1
