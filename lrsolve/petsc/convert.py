@@ -95,6 +95,9 @@ def to_petsc(obj: Any, b: Any = None, *, format: str = "aij", comm: Any = None,
         return grid_problem(grid, b, format=format, comm=comm, proc_sizes=proc_sizes, meta=meta)
     if isinstance(obj, GridInfo):
         return grid_problem(obj, b, format=format, comm=comm, proc_sizes=proc_sizes, meta=meta)
+    if _is_general_grid(obj):
+        return general_grid_problem(obj, b, format=format, comm=comm, proc_sizes=proc_sizes,
+                                    meta=meta)
     import scipy.sparse as sp
     if sp.issparse(obj) or (isinstance(obj, np.ndarray) and obj.ndim == 2):
         if format == "matfree":
@@ -107,6 +110,35 @@ def to_petsc(obj: Any, b: Any = None, *, format: str = "aij", comm: Any = None,
                                         "ranks": comm.getSize()})
     raise TypeError(f"to_petsc takes a grid problem or operator, a scipy sparse matrix, a "
                     f"dense NumPy matrix or a PETSc Mat; got {type(obj).__name__}")
+
+
+def _is_general_grid(A: Any) -> bool:
+    shape = getattr(A, "grid_shape", None)
+    return shape is not None and hasattr(A, "to_csr") and \
+        int(A.shape[0]) == int(np.prod(shape))
+
+
+def general_grid_problem(op: Any, b: Any = None, *, format: str = "aij", comm: Any = None,
+                         proc_sizes: tuple | None = None, meta: dict | None = None):
+    """A grid operator other than the unit-box stencil (e.g. ``GridOperator``) on a DMDA.
+
+    Assembled only: the matrix-free shell implements lrsolve's unit-box stencil.
+    """
+    from .grid import assemble_from_csr
+    if format != "aij":
+        raise ValueError(f"format='matfree' needs lrsolve's unit-box PoissonStencil; a "
+                         f"{type(op).__name__} is distributed assembled (format='aij')")
+    shape = tuple(int(s) for s in op.grid_shape)
+    da = create_dmda(shape, comm=comm, proc_sizes=proc_sizes)
+    A = assemble_from_csr(da, op.to_csr(backend="numpy"), shape)
+    vec = None
+    if b is not None:
+        vec = b if isinstance(b, petsc().Vec) else grid_vector(da, _to_numpy_host(b))
+    info = dict(meta or {})
+    info.update({"grid_shape": shape, "format": "aij", "unknowns": int(np.prod(shape)),
+                 "ranks": da.getComm().getSize(),
+                 "proc_sizes": tuple(reversed(da.getProcSizes()))})
+    return DistributedProblem(A=A, b=vec, da=da, meta=info, grid=None)
 
 
 def grid_problem(grid: GridInfo, b: Any = None, *, format: str = "aij", comm: Any = None,

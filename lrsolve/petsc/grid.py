@@ -25,7 +25,8 @@ import numpy as np
 
 from ._base import default_comm, petsc, raise_on_any_rank
 
-__all__ = ["GridInfo", "DistributedProblem", "create_dmda", "assemble", "PoissonShell",
+__all__ = ["GridInfo", "DistributedProblem", "create_dmda", "assemble", "assemble_from_csr",
+           "PoissonShell",
            "matrix_free", "grid_vector", "grid_info_from_stencil"]
 
 
@@ -269,6 +270,34 @@ def assemble(da, grid: GridInfo):
                               comm=da.getComm())
     A.assemble()
     A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+    return A
+
+
+def assemble_from_csr(da, A_csr, grid_shape: tuple):
+    """Any grid operator given as CSR (lrsolve ordering) as an AIJ in the DMDA's layout.
+
+    For grid operators beyond the unit-box stencil (``GridOperator``: rectangular grids,
+    cell coefficients, masks, Neumann sides): each rank takes the rows of its box and maps
+    the columns to PETSc's numbering through the DMDA's application ordering.
+    """
+    PETSc = petsc()
+    import scipy.sparse as sp
+    starts, stops = owned_box(da)
+    grids = np.meshgrid(*[np.arange(s, e) for s, e in zip(starts, stops)], indexing="ij")
+    rows = np.ravel_multi_index(tuple(g.reshape(-1) for g in grids), tuple(grid_shape))
+    block = sp.csr_matrix(A_csr)[rows].tocoo()
+    ao = da.getAO()
+    cols = np.asarray(ao.app2petsc(block.col.astype(PETSc.IntType)), dtype=np.int64)
+    N = int(np.prod(grid_shape))
+    local = sp.csr_matrix((block.data.astype(np.float64), (block.row, cols)),
+                          shape=(rows.shape[0], N))
+    local.sum_duplicates()
+    local.sort_indices()
+    A = PETSc.Mat().createAIJ(size=((rows.shape[0], N), (rows.shape[0], N)),
+                              csr=(local.indptr.astype(PETSc.IntType),
+                                   local.indices.astype(PETSc.IntType), local.data),
+                              comm=da.getComm())
+    A.assemble()
     return A
 
 

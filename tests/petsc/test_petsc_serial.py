@@ -99,3 +99,18 @@ def test_local_vcycle_is_a_symmetric_fast_preconditioner():
 def _as_linear_operator(M, shape):
     import scipy.sparse.linalg as spla
     return spla.LinearOperator(shape, matvec=M)
+
+
+def test_general_grid_operator_with_mask_and_neumann_side():
+    mask = np.zeros((20, 16), dtype=bool)
+    mask[5:9, 4:8] = True
+    P = lr.problems.poisson(n=(20, 16), dim=2, mask=mask, bc={"x-": "neumann"}, seed=3)
+    D = lp.to_petsc(P)
+    y = D.A.createVecLeft()
+    D.A.mult(D.b, y)
+    want = P.A @ P.b
+    assert np.linalg.norm(lp.to_numpy(y, da=D.da) - want) <= 1e-13 * np.linalg.norm(want)
+    r = lp.solve(P, method="pcg-amg", rtol=1e-8)
+    assert r.converged and np.linalg.norm(P.b - P.A @ r.x) <= 1e-8 * np.linalg.norm(P.b)
+    with pytest.raises(ValueError, match="matfree"):
+        lp.to_petsc(P, format="matfree")
