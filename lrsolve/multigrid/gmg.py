@@ -95,9 +95,14 @@ class GMG:
     def __init__(self, A: Any, *, cycle: str = "V", smoother: str = "chebyshev",
                  presmooth: int = 2, postsmooth: int = 2, coarse_size: int = 1000,
                  max_levels: int | None = None, omega: float | None = None,
-                 chebyshev_ratio: float | None = None, threads: int | None = None):
+                 chebyshev_ratio: float | None = None, threads: int | None = None,
+                 interpolation: str = "constant"):
         t0 = time.perf_counter()
         self.threads = threads
+        if interpolation not in ("constant", "linear"):
+            raise ValueError(f"interpolation must be 'constant' or 'linear', got "
+                             f"{interpolation!r}")
+        self.interpolation = interpolation
         if cycle not in CYCLES:
             raise ValueError(f"cycle must be one of {CYCLES}, got {cycle!r}")
         if smoother not in SMOOTHERS:
@@ -138,12 +143,16 @@ class GMG:
         geom = _boundary_geometry(op)
         levels = []
         for c in self.plan:
-            tables = [axis_tables(op.shape3[ax], c[ax]) for ax in range(3)]
+            tables = [axis_tables(op.shape3[ax], c[ax], self.interpolation) for ax in range(3)]
+            linear = [axis_tables(op.shape3[ax], c[ax], "linear") for ax in range(3)]
             coarse, geom = coarsen_operator(op, c, geom)
             level = Level(op=op, coarsen=c, prolong_tables=[t[0] for t in tables],
                           restrict_tables=[t[1] for t in tables],
-                          ghost_tables=[t[2] for t in tables], geometry=geom)
+                          ghost_tables=[t[2] for t in tables], geometry=geom,
+                          fmg_tables=[t[0] for t in linear],
+                          fmg_ghost_tables=[t[2] for t in linear])
             level.pw = prolongation_weights(op, coarse, level.ghost_tables)
+            level.fmg_pw = None
             levels.append(level)
             op = coarse
         levels.append(Level(op=op))
@@ -155,7 +164,12 @@ class GMG:
 
     def _coarse_inverse(self) -> None:
         import scipy.linalg as sla
-        Ac = self.levels[-1].op.to_csr(backend="numpy").toarray()
+        coarse = self.levels[-1].op
+        if coarse.shape[0] > 8192:
+            raise ValueError(f"the coarsest level has {coarse.shape[0]} cells (> 8192) and is "
+                             "solved with a dense inverse; allow more levels (max_levels) or a "
+                             "smaller coarse_size")
+        Ac = coarse.to_csr(backend="numpy").toarray()
         if self.levels[-1].op.singular:
             w, V = np.linalg.eigh(Ac)
             keep = w > w.max() * 1e-10
@@ -180,6 +194,7 @@ class GMG:
             coarse, geom = coarsen_operator(op, level.coarsen, geom)
             level.op = op
             level.pw = prolongation_weights(op, coarse, level.ghost_tables)
+            level.fmg_pw = None
             level.cache.pop("device", None)
             op = coarse
         self.levels[-1].op = op
@@ -310,7 +325,7 @@ class GMG:
             rhs.append(self._copy(self._restrict(l, rhs[-1])))
         x = self._coarse_solve(rhs[-1])
         for l in range(len(self.levels) - 2, -1, -1):
-            x = self._prolong_add(l, x, None)
+            x = self._interpolate_solution(l, x)
             for _ in range(cycles):
                 x = self._cycle(l, rhs[l], x, self.cycle)
         return x
@@ -504,6 +519,45 @@ class GMG:
             from ..operators._grid_kernels import kernels as gk
             gk()["add_into"](x, e)
         return x
+
+    def _interpolate_solution(self, l, e):
+        """FMG's coarse-to-fine transfer of a solution: linear interpolation (second order,
+        so the interpolated solution keeps the coarse discretisation accuracy)."""
+        from .hierarchy import _gather_np, prolongation_weights
+        level = self.levels[l]
+        if level.fmg_pw is None:
+            level.fmg_pw = prolongation_weights(level.op, self.levels[l + 1].op,
+                                                level.fmg_ghost_tables)
+            if level.fmg_pw is None:
+                level.fmg_pw = 1.0
+        if self.backend == "numpy":
+            for ax in (0, 1, 2):
+                if level.fmg_tables[ax] is not None:
+                    e = _gather_np(e, level.fmg_tables[ax], ax)
+            out = self._free(self._ws(l))
+            np.multiply(e, level.fmg_pw, out=out)
+            return out
+        xp_pw = level.cache.get("fmg_pw")
+        if xp_pw is None or xp_pw[0] != str(self._xp_dtype) + str(self._xp_device):
+            conv = lambda a: bk.asarray(np.asarray(a, dtype=np.float64), backend=self.backend,
+                                        device=self._xp_device, dtype=self._xp_dtype)
+            idx = lambda a: bk.asarray(a, backend=self.backend, device=self._xp_device)
+            taps = []
+            for ax in range(3):
+                t = level.fmg_tables[ax]
+                if t is None:
+                    taps.append(None)
+                    continue
+                lo, W = t
+                n_src = self.levels[l + 1].shape3[ax]
+                taps.append([(idx(np.clip(lo + s, 0, n_src - 1)), conv(W[:, s]))
+                             for s in range(W.shape[1]) if np.any(W[:, s] != 0)])
+            xp_pw = (str(self._xp_dtype) + str(self._xp_device), taps, conv(level.fmg_pw))
+            level.cache["fmg_pw"] = xp_pw
+        for ax in (0, 1, 2):
+            if xp_pw[1][ax] is not None:
+                e = _gather_xp(e, xp_pw[1][ax], ax)
+        return e * xp_pw[2]
 
     def _coarse_solve(self, b):
         level = self.levels[-1]

@@ -47,6 +47,9 @@ class Level:
     prolong_tables: list = field(default_factory=list)
     ghost_tables: list = field(default_factory=list)
     pw: np.ndarray | None = None                # prolongation renormalisation (fine grid)
+    fmg_tables: list = field(default_factory=list)   # linear interpolation (FMG)
+    fmg_ghost_tables: list = field(default_factory=list)
+    fmg_pw: np.ndarray | None = None
     geometry: list = field(default_factory=list)  # per axis: dict(h, lo=(d, H), hi=(d, H))
     cache: dict = field(default_factory=dict)
 
@@ -55,8 +58,10 @@ class Level:
         return self.op.shape3
 
 
-def axis_tables(n: int, c: int):
+def axis_tables(n: int, c: int, kind: str = "linear"):
     """``(prolong, restrict, ghost)`` 1-D gather tables of one axis (None when ``c == 1``).
+
+    ``kind`` is ``"linear"`` (weights 3/4, 1/4) or ``"constant"`` (the parent's value).
 
     Each table is ``(lo, W)``: ``dst[K] = sum_t W[K, t] src[lo[K] + t]``.  ``ghost`` is the
     prolongation into an array padded by one ghost cell per side, with the ghost weights
@@ -69,7 +74,7 @@ def axis_tables(n: int, c: int):
     Wp = np.zeros((n, 2))
     lo_g = np.zeros(n, dtype=np.int64)
     Wg = np.zeros((n, 2))
-    for i in range(n):
+    for i in range(n if kind == "linear" else 0):
         p = i // 2
         if n % 2 == 1 and i == n - 1:
             lo_p[i], Wp[i] = p, (1.0, 0.0)
@@ -83,6 +88,11 @@ def axis_tables(n: int, c: int):
         else:
             lo_p[i], Wp[i] = p, (0.75, 0.0)
             lo_g[i], Wg[i] = p, (0.25, 0.75)
+    if kind == "constant":
+        lo_p[:] = np.arange(n) // 2
+        Wp[:, 0] = 1.0
+        lo_g[:] = lo_p + 1
+        Wg[:, 0] = 1.0
     lo_r = 2 * np.arange(m, dtype=np.int64) - 1
     Wr = np.zeros((m, 4))
     for i in range(n):
