@@ -249,3 +249,14 @@ def test_nonconvex_set_95_percent_local_minimisers():
             runs += 1
             ok += res.converged and nonconvex_success(res.kkt, lmin, 1e-6)
     assert ok >= 0.95 * runs
+
+
+def test_large_problem_path_detects_negative_curvature_in_the_inner_solver():
+    # dense_limit=0 switches the dense inertia/eigenvalue checks off, as for a large
+    # problem: the Nyström CG meets negative curvature and the shift is raised past it.
+    P = nlp.rayleigh_quotient(30, seed=0)
+    for x0 in nlp.random_starts(P, 2, seed=0):
+        res = lr.optimize.sketch_newton(P.problem, x0, inner="nystrom", dense_limit=0)
+        assert res.converged and res.hessian_modifications >= 1
+        assert abs(res.fun - P.fopt) <= 1e-6 and _reduced_min(P, res) >= 0
+        assert res.nit <= 20               # measured 7 and 11
