@@ -1,7 +1,7 @@
 """The ``lrsolve`` console script.
 
 ``lrsolve bench NAME [options]`` runs the benchmark suite ``lrsolve.bench.NAME``
-(``poisson``, ``relax``, ``optimize``, ``completion``, ``tensors``); ``lrsolve train NAME``
+(``poisson``, ``relax``, ``optimize``, ``completion``, ``tensors``, ``fluids``); ``lrsolve train NAME``
 trains a model (``dcdm``, ``lsm``).  Each subcommand parses its own options (``--help``).
 
 Options are checked when they are parsed (the argparse types below), so a value the
@@ -74,7 +74,7 @@ def unit_interval(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must lie in (0, 1), got {text!r}")
     return value
 
-BENCHES = ("poisson", "relax", "optimize", "completion", "tensors")
+BENCHES = ("poisson", "relax", "optimize", "completion", "tensors", "fluids")
 TRAINERS = {"dcdm": "lrsolve.dcdm.cli", "lsm": "lrsolve.neural.cli"}
 
 USAGE = ("usage: lrsolve bench {" + ",".join(BENCHES) + "} [options]\n"
