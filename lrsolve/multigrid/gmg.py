@@ -144,8 +144,11 @@ class GMG:
         levels = []
         for c in self.plan:
             tables = [axis_tables(op.shape3[ax], c[ax], self.interpolation) for ax in range(3)]
-            linear = [axis_tables(op.shape3[ax], c[ax], "linear") for ax in range(3)]
+            fine_geom = geom
             coarse, geom = coarsen_operator(op, c, geom)
+            walls = [(fine_geom[ax]["lo"][0] / geom[ax]["lo"][0],
+                      fine_geom[ax]["hi"][0] / geom[ax]["hi"][0]) for ax in range(3)]
+            linear = [axis_tables(op.shape3[ax], c[ax], "linear", walls[ax]) for ax in range(3)]
             level = Level(op=op, coarsen=c, prolong_tables=[t[0] for t in tables],
                           restrict_tables=[t[1] for t in tables],
                           ghost_tables=[t[2] for t in tables], geometry=geom,
@@ -205,7 +208,15 @@ class GMG:
         return self
 
     # -- cost model -------------------------------------------------------------------
-    def work_per_cycle(self) -> float:
+    def fmg_work(self, cycles: int = 1) -> float:
+        """Operator applications of :meth:`fmg` in fine-grid units (``cycles`` cycles
+        started from the interpolated solution on every level but the coarsest)."""
+        N0 = self.levels[0].op.shape[0]
+        return float(sum(cycles * self.work_per_cycle(start=l, zero=False)
+                         * self.levels[l].op.shape[0] / N0
+                         for l in range(len(self.levels) - 1)))
+
+    def work_per_cycle(self, start: int = 0, zero: bool = True) -> float:
         """Operator applications per cycle in fine-grid units (smoothing steps and residuals
         on every level, weighted by the level's size; transfers and the coarse solve not
         counted)."""
@@ -230,7 +241,8 @@ class GMG:
                 go(l + 1, "F", True)
                 go(l + 1, "V", False)
 
-        go(0, self.cycle, True)
+        go(start, self.cycle, zero)
+        N0 = self.levels[start].op.shape[0]
         return float(sum(c * lvl.op.shape[0] / N0 for c, lvl in zip(counts, self.levels)))
 
     # -- application ------------------------------------------------------------------

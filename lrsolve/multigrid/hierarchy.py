@@ -58,10 +58,14 @@ class Level:
         return self.op.shape3
 
 
-def axis_tables(n: int, c: int, kind: str = "linear"):
+def axis_tables(n: int, c: int, kind: str = "linear", wall: tuple = (0.75, 0.75)):
     """``(prolong, restrict, ghost)`` 1-D gather tables of one axis (None when ``c == 1``).
 
     ``kind`` is ``"linear"`` (weights 3/4, 1/4) or ``"constant"`` (the parent's value).
+    ``wall``: the parent weight of the first / last fine cell when its other neighbour
+    is the ghost beyond the wall; ``d_fine / d_coarse`` (the distances of the two cell
+    centres to a Dirichlet wall) makes the interpolant vanish on the wall, which keeps
+    FMG second-order accurate there (3/4 with a zero ghost is first order).
 
     Each table is ``(lo, W)``: ``dst[K] = sum_t W[K, t] src[lo[K] + t]``.  ``ghost`` is the
     prolongation into an array padded by one ghost cell per side, with the ghost weights
@@ -80,14 +84,18 @@ def axis_tables(n: int, c: int, kind: str = "linear"):
             lo_p[i], Wp[i] = p, (1.0, 0.0)
             lo_g[i], Wg[i] = p + 1, (1.0, 0.0)
         elif i % 2 == 1:
-            lo_p[i], Wp[i] = p, (0.75, 0.25 if p + 1 < m else 0.0)
-            lo_g[i], Wg[i] = p + 1, (0.75, 0.25)
+            if p + 1 < m:
+                lo_p[i], Wp[i] = p, (0.75, 0.25)
+                lo_g[i], Wg[i] = p + 1, (0.75, 0.25)
+            else:
+                lo_p[i], Wp[i] = p, (wall[1], 0.0)
+                lo_g[i], Wg[i] = p + 1, (wall[1], 1.0 - wall[1])
         elif p - 1 >= 0:
             lo_p[i], Wp[i] = p - 1, (0.25, 0.75)
             lo_g[i], Wg[i] = p, (0.25, 0.75)
         else:
-            lo_p[i], Wp[i] = p, (0.75, 0.0)
-            lo_g[i], Wg[i] = p, (0.25, 0.75)
+            lo_p[i], Wp[i] = p, (wall[0], 0.0)
+            lo_g[i], Wg[i] = p, (1.0 - wall[0], wall[0])
     if kind == "constant":
         lo_p[:] = np.arange(n) // 2
         Wp[:, 0] = 1.0

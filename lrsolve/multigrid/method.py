@@ -28,7 +28,7 @@ from .gmg import GMG
 __all__ = ["MGMethod", "PCGMGMethod", "check_compatible"]
 
 _GMG_OPTIONS = ("cycle", "smoother", "presmooth", "postsmooth", "coarse_size", "max_levels",
-                "omega", "chebyshev_ratio", "threads")
+                "omega", "chebyshev_ratio", "threads", "interpolation")
 
 
 def check_compatible(op, b, rtol: float) -> None:

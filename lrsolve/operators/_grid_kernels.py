@@ -20,7 +20,10 @@ accessors below.
 """
 from __future__ import annotations
 
-_KERNELS: dict = {}
+import numba as nb
+from numba import types
+from numba.extending import overload
+
 
 # Threads of the parallel kernels.  One by default: every parallel kernel ends in a
 # barrier, and on an oversubscribed machine a barrier waits for a descheduled thread
@@ -54,267 +57,280 @@ class numba_threads:
         return False
 
 
-def _accessors():
-    import numba as nb
-    from numba import types
-    from numba.extending import overload
+def face_line0(f, i, j):  # pragma: no cover - compiled through the overload
+    raise NotImplementedError
 
-    def face_line0(f, i, j):  # pragma: no cover - compiled through the overload
-        raise NotImplementedError
 
-    def face_line1(f, i, j):  # pragma: no cover
-        raise NotImplementedError
+def face_line1(f, i, j):  # pragma: no cover
+    raise NotImplementedError
 
-    def face_line2(f, i, j):  # pragma: no cover
-        raise NotImplementedError
 
-    def at(a, k):  # pragma: no cover
-        raise NotImplementedError
+def face_line2(f, i, j):  # pragma: no cover
+    raise NotImplementedError
 
-    def diag_at(dl, base, g, k):  # pragma: no cover
-        raise NotImplementedError
 
-    def diag_line(dg, i, j):  # pragma: no cover
-        raise NotImplementedError
+def at(a, k):  # pragma: no cover
+    raise NotImplementedError
 
-    @overload(diag_line, inline="always")
-    def _diag_line(dg, i, j):
-        if isinstance(dg, types.Array):
-            return lambda dg, i, j: dg[i, j]
-        return lambda dg, i, j: dg
 
-    @overload(face_line0, inline="always")
-    def _fl0(f, i, j):
-        if isinstance(f, types.Array) and f.ndim == 3:
-            return lambda f, i, j: f[i, j]
-        return lambda f, i, j: f[i]
+def diag_at(dl, base, g, k):  # pragma: no cover
+    raise NotImplementedError
 
-    @overload(face_line1, inline="always")
-    def _fl1(f, i, j):
-        if isinstance(f, types.Array) and f.ndim == 3:
-            return lambda f, i, j: f[i, j]
-        return lambda f, i, j: f[j]
 
-    @overload(face_line2, inline="always")
-    def _fl2(f, i, j):
-        if isinstance(f, types.Array) and f.ndim == 3:
-            return lambda f, i, j: f[i, j]
-        return lambda f, i, j: f
+def diag_line(dg, i, j):  # pragma: no cover
+    raise NotImplementedError
 
-    @overload(at, inline="always")
-    def _at(a, k):
-        if isinstance(a, types.Array):
-            return lambda a, k: a[k]
-        return lambda a, k: a
 
-    @overload(diag_at, inline="always")
-    def _diag_at(dl, base, g, k):
-        if isinstance(dl, types.Array):
-            return lambda dl, base, g, k: dl[k]
-        return lambda dl, base, g, k: base + g[k] + g[k + 1] + dl
+@overload(diag_line, inline="always")
+def _diag_line(dg, i, j):
+    if isinstance(dg, types.Array):
+        return lambda dg, i, j: dg[i, j]
+    return lambda dg, i, j: dg
 
-    return nb, face_line0, face_line1, face_line2, at, diag_at, diag_line
+
+@overload(face_line0, inline="always")
+def _fl0(f, i, j):
+    if isinstance(f, types.Array) and f.ndim == 3:
+        return lambda f, i, j: f[i, j]
+    return lambda f, i, j: f[i]
+
+
+@overload(face_line1, inline="always")
+def _fl1(f, i, j):
+    if isinstance(f, types.Array) and f.ndim == 3:
+        return lambda f, i, j: f[i, j]
+    return lambda f, i, j: f[j]
+
+
+@overload(face_line2, inline="always")
+def _fl2(f, i, j):
+    if isinstance(f, types.Array) and f.ndim == 3:
+        return lambda f, i, j: f[i, j]
+    return lambda f, i, j: f
+
+
+@overload(at, inline="always")
+def _at(a, k):
+    if isinstance(a, types.Array):
+        return lambda a, k: a[k]
+    return lambda a, k: a
+
+
+@overload(diag_at, inline="always")
+def _diag_at(dl, base, g, k):
+    if isinstance(dl, types.Array):
+        return lambda dl, base, g, k: dl[k]
+    return lambda dl, base, g, k: base + g[k] + g[k + 1] + dl
+
+
+@nb.njit(inline="always")
+def line(f0, f1, f2, dg, i, j, n0, n1):
+    """Face data of grid line (i, j): the four side weights (0 where the neighbour is
+    outside the grid), the faces along the line, the diagonal line and the uniform
+    diagonal base."""
+    a0 = face_line0(f0, i, j)
+    b0 = face_line0(f0, i + 1, j)
+    a1 = face_line1(f1, i, j)
+    b1 = face_line1(f1, i, j + 1)
+    g = face_line2(f2, i, j)
+    dl = diag_line(dg, i, j)
+    ea = 1.0 if i > 0 else 0.0
+    eb = 1.0 if i < n0 - 1 else 0.0
+    ec = 1.0 if j > 0 else 0.0
+    ed = 1.0 if j < n1 - 1 else 0.0
+    return a0, b0, a1, b1, g, dl, ea, eb, ec, ed
+
+
+@nb.njit(inline="always")
+def rows(u, i, j, n0, n1):
+    um = u[i - 1, j] if i > 0 else u[i, j]
+    up = u[i + 1, j] if i < n0 - 1 else u[i, j]
+    vm = u[i, j - 1] if j > 0 else u[i, j]
+    vp = u[i, j + 1] if j < n1 - 1 else u[i, j]
+    return um, up, vm, vp
+
+
+@nb.njit(inline="always")
+def apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2):
+    """(diagonal, A u) at cell k of a line."""
+    w0 = at(a0, k)
+    w1 = at(b0, k)
+    w2 = at(a1, k)
+    w3 = at(b1, k)
+    d = diag_at(dl, w0 + w1 + w2 + w3, g, k)
+    s = d * c[k] - ea * w0 * um[k] - eb * w1 * up[k] - ec * w2 * vm[k] - ed * w3 * vp[k]
+    if k > 0:
+        s -= g[k] * c[k - 1]
+    if k < n2 - 1:
+        s -= g[k + 1] * c[k + 1]
+    return d, s
+
+
+@nb.njit(parallel=True, cache=True)
+def matvec(u, out, f0, f1, f2, dg):
+    n0, n1, n2 = u.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        um, up, vm, vp = rows(u, i, j, n0, n1)
+        c = u[i, j]
+        o = out[i, j]
+        for k in range(n2):
+            d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
+            o[k] = s
+
+
+@nb.njit(parallel=True, cache=True)
+def residual(u, b, out, f0, f1, f2, dg):
+    """``out = b - A u``."""
+    n0, n1, n2 = u.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        um, up, vm, vp = rows(u, i, j, n0, n1)
+        c = u[i, j]
+        bl = b[i, j]
+        o = out[i, j]
+        for k in range(n2):
+            d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
+            o[k] = bl[k] - s
+
+
+@nb.njit(parallel=True, cache=True)
+def scaled_residual(u, b, out, f0, f1, f2, dg, cf):
+    """``out = cf * D^{-1} (b - A u)``: the first step of a polynomial smoother."""
+    n0, n1, n2 = u.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        um, up, vm, vp = rows(u, i, j, n0, n1)
+        c = u[i, j]
+        bl = b[i, j]
+        o = out[i, j]
+        for k in range(n2):
+            d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
+            o[k] = cf * (bl[k] - s) / d
+
+
+@nb.njit(parallel=True, cache=True)
+def scaled_rhs(b, out, f0, f1, f2, dg, cf):
+    """``out = cf * D^{-1} b`` (the first smoother step from a zero guess)."""
+    n0, n1, n2 = b.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        bl = b[i, j]
+        o = out[i, j]
+        for k in range(n2):
+            d = diag_at(dl, at(a0, k) + at(b0, k) + at(a1, k) + at(b1, k), g, k)
+            o[k] = cf * bl[k] / d
+
+
+@nb.njit(parallel=True, cache=True)
+def poly_step(x, d, b, x_new, d_new, f0, f1, f2, dg, a, cf):
+    """One Chebyshev / Jacobi smoother step in one pass:
+    ``u = x + d``; ``d_new = a d + cf D^{-1} (b - A u)``; ``x_new = u``."""
+    n0, n1, n2 = x.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        xm, xp_, ym, yp = rows(x, i, j, n0, n1)
+        dm, dp, em, ep = rows(d, i, j, n0, n1)
+        xc = x[i, j]
+        dc = d[i, j]
+        bl = b[i, j]
+        xo = x_new[i, j]
+        do = d_new[i, j]
+        for k in range(n2):
+            w0 = at(a0, k)
+            w1 = at(b0, k)
+            w2 = at(a1, k)
+            w3 = at(b1, k)
+            dd = diag_at(dl, w0 + w1 + w2 + w3, g, k)
+            uc = xc[k] + dc[k]
+            s = (dd * uc - ea * w0 * (xm[k] + dm[k]) - eb * w1 * (xp_[k] + dp[k])
+                 - ec * w2 * (ym[k] + em[k]) - ed * w3 * (yp[k] + ep[k]))
+            if k > 0:
+                s -= g[k] * (xc[k - 1] + dc[k - 1])
+            if k < n2 - 1:
+                s -= g[k + 1] * (xc[k + 1] + dc[k + 1])
+            xo[k] = uc
+            do[k] = a * dc[k] + cf * (bl[k] - s) / dd
+
+
+@nb.njit(parallel=True, cache=True)
+def step_residual(x, d, b, x_new, r, f0, f1, f2, dg):
+    """``u = x + d``; ``r = b - A u``; ``x_new = u`` in one pass (the end of a
+    polynomial smoother fused with the residual that follows it)."""
+    n0, n1, n2 = x.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        xm, xp_, ym, yp = rows(x, i, j, n0, n1)
+        dm, dp, em, ep = rows(d, i, j, n0, n1)
+        xc = x[i, j]
+        dc = d[i, j]
+        bl = b[i, j]
+        xo = x_new[i, j]
+        ro = r[i, j]
+        for k in range(n2):
+            w0 = at(a0, k)
+            w1 = at(b0, k)
+            w2 = at(a1, k)
+            w3 = at(b1, k)
+            dd = diag_at(dl, w0 + w1 + w2 + w3, g, k)
+            uc = xc[k] + dc[k]
+            s = (dd * uc - ea * w0 * (xm[k] + dm[k]) - eb * w1 * (xp_[k] + dp[k])
+                 - ec * w2 * (ym[k] + em[k]) - ed * w3 * (yp[k] + ep[k]))
+            if k > 0:
+                s -= g[k] * (xc[k - 1] + dc[k - 1])
+            if k < n2 - 1:
+                s -= g[k + 1] * (xc[k + 1] + dc[k + 1])
+            xo[k] = uc
+            ro[k] = bl[k] - s
+
+
+@nb.njit(parallel=True, cache=True)
+def add_into(x, d):
+    n0, n1, n2 = x.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        xl = x[i, j]
+        dl = d[i, j]
+        for k in range(n2):
+            xl[k] += dl[k]
+
+
+@nb.njit(parallel=True, cache=True)
+def gauss_seidel_color(x, b, f0, f1, f2, dg, color):
+    """One red (color 0) or black (color 1) Gauss-Seidel half sweep, in place."""
+    n0, n1, n2 = x.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        um, up, vm, vp = rows(x, i, j, n0, n1)
+        c = x[i, j]
+        bl = b[i, j]
+        for k in range((color + i + j) % 2, n2, 2):
+            d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
+            # s = d c_k - off  =>  c_k <- (b_k + off) / d
+            c[k] = (bl[k] + (d * c[k] - s)) / d
+
+
+_KERNELS = dict(matvec=matvec, residual=residual, scaled_residual=scaled_residual,
+                scaled_rhs=scaled_rhs, poly_step=poly_step, add_into=add_into,
+                step_residual=step_residual,
+                gauss_seidel_color=gauss_seidel_color)
 
 
 def kernels() -> dict:
-    """The compiled kernels (compiled, and cached on disk, on first use)."""
-    if _KERNELS:
-        return _KERNELS
-    nb, face_line0, face_line1, face_line2, at, diag_at, diag_line = _accessors()
-
-    @nb.njit(inline="always")
-    def line(f0, f1, f2, dg, i, j, n0, n1):
-        """Face data of grid line (i, j): the four side weights (0 where the neighbour is
-        outside the grid), the faces along the line, the diagonal line and the uniform
-        diagonal base."""
-        a0 = face_line0(f0, i, j)
-        b0 = face_line0(f0, i + 1, j)
-        a1 = face_line1(f1, i, j)
-        b1 = face_line1(f1, i, j + 1)
-        g = face_line2(f2, i, j)
-        dl = diag_line(dg, i, j)
-        ea = 1.0 if i > 0 else 0.0
-        eb = 1.0 if i < n0 - 1 else 0.0
-        ec = 1.0 if j > 0 else 0.0
-        ed = 1.0 if j < n1 - 1 else 0.0
-        return a0, b0, a1, b1, g, dl, ea, eb, ec, ed
-
-    @nb.njit(inline="always")
-    def rows(u, i, j, n0, n1):
-        um = u[i - 1, j] if i > 0 else u[i, j]
-        up = u[i + 1, j] if i < n0 - 1 else u[i, j]
-        vm = u[i, j - 1] if j > 0 else u[i, j]
-        vp = u[i, j + 1] if j < n1 - 1 else u[i, j]
-        return um, up, vm, vp
-
-    @nb.njit(inline="always")
-    def apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2):
-        """(diagonal, A u) at cell k of a line."""
-        w0 = at(a0, k)
-        w1 = at(b0, k)
-        w2 = at(a1, k)
-        w3 = at(b1, k)
-        d = diag_at(dl, w0 + w1 + w2 + w3, g, k)
-        s = d * c[k] - ea * w0 * um[k] - eb * w1 * up[k] - ec * w2 * vm[k] - ed * w3 * vp[k]
-        if k > 0:
-            s -= g[k] * c[k - 1]
-        if k < n2 - 1:
-            s -= g[k + 1] * c[k + 1]
-        return d, s
-
-    @nb.njit(parallel=True, cache=True)
-    def matvec(u, out, f0, f1, f2, dg):
-        n0, n1, n2 = u.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
-            um, up, vm, vp = rows(u, i, j, n0, n1)
-            c = u[i, j]
-            o = out[i, j]
-            for k in range(n2):
-                d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
-                o[k] = s
-
-    @nb.njit(parallel=True, cache=True)
-    def residual(u, b, out, f0, f1, f2, dg):
-        """``out = b - A u``."""
-        n0, n1, n2 = u.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
-            um, up, vm, vp = rows(u, i, j, n0, n1)
-            c = u[i, j]
-            bl = b[i, j]
-            o = out[i, j]
-            for k in range(n2):
-                d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
-                o[k] = bl[k] - s
-
-    @nb.njit(parallel=True, cache=True)
-    def scaled_residual(u, b, out, f0, f1, f2, dg, cf):
-        """``out = cf * D^{-1} (b - A u)``: the first step of a polynomial smoother."""
-        n0, n1, n2 = u.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
-            um, up, vm, vp = rows(u, i, j, n0, n1)
-            c = u[i, j]
-            bl = b[i, j]
-            o = out[i, j]
-            for k in range(n2):
-                d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
-                o[k] = cf * (bl[k] - s) / d
-
-    @nb.njit(parallel=True, cache=True)
-    def scaled_rhs(b, out, f0, f1, f2, dg, cf):
-        """``out = cf * D^{-1} b`` (the first smoother step from a zero guess)."""
-        n0, n1, n2 = b.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
-            bl = b[i, j]
-            o = out[i, j]
-            for k in range(n2):
-                d = diag_at(dl, at(a0, k) + at(b0, k) + at(a1, k) + at(b1, k), g, k)
-                o[k] = cf * bl[k] / d
-
-    @nb.njit(parallel=True, cache=True)
-    def poly_step(x, d, b, x_new, d_new, f0, f1, f2, dg, a, cf):
-        """One Chebyshev / Jacobi smoother step in one pass:
-        ``u = x + d``; ``d_new = a d + cf D^{-1} (b - A u)``; ``x_new = u``."""
-        n0, n1, n2 = x.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
-            xm, xp_, ym, yp = rows(x, i, j, n0, n1)
-            dm, dp, em, ep = rows(d, i, j, n0, n1)
-            xc = x[i, j]
-            dc = d[i, j]
-            bl = b[i, j]
-            xo = x_new[i, j]
-            do = d_new[i, j]
-            for k in range(n2):
-                w0 = at(a0, k)
-                w1 = at(b0, k)
-                w2 = at(a1, k)
-                w3 = at(b1, k)
-                dd = diag_at(dl, w0 + w1 + w2 + w3, g, k)
-                uc = xc[k] + dc[k]
-                s = (dd * uc - ea * w0 * (xm[k] + dm[k]) - eb * w1 * (xp_[k] + dp[k])
-                     - ec * w2 * (ym[k] + em[k]) - ed * w3 * (yp[k] + ep[k]))
-                if k > 0:
-                    s -= g[k] * (xc[k - 1] + dc[k - 1])
-                if k < n2 - 1:
-                    s -= g[k + 1] * (xc[k + 1] + dc[k + 1])
-                xo[k] = uc
-                do[k] = a * dc[k] + cf * (bl[k] - s) / dd
-
-    @nb.njit(parallel=True, cache=True)
-    def step_residual(x, d, b, x_new, r, f0, f1, f2, dg):
-        """``u = x + d``; ``r = b - A u``; ``x_new = u`` in one pass (the end of a
-        polynomial smoother fused with the residual that follows it)."""
-        n0, n1, n2 = x.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
-            xm, xp_, ym, yp = rows(x, i, j, n0, n1)
-            dm, dp, em, ep = rows(d, i, j, n0, n1)
-            xc = x[i, j]
-            dc = d[i, j]
-            bl = b[i, j]
-            xo = x_new[i, j]
-            ro = r[i, j]
-            for k in range(n2):
-                w0 = at(a0, k)
-                w1 = at(b0, k)
-                w2 = at(a1, k)
-                w3 = at(b1, k)
-                dd = diag_at(dl, w0 + w1 + w2 + w3, g, k)
-                uc = xc[k] + dc[k]
-                s = (dd * uc - ea * w0 * (xm[k] + dm[k]) - eb * w1 * (xp_[k] + dp[k])
-                     - ec * w2 * (ym[k] + em[k]) - ed * w3 * (yp[k] + ep[k]))
-                if k > 0:
-                    s -= g[k] * (xc[k - 1] + dc[k - 1])
-                if k < n2 - 1:
-                    s -= g[k + 1] * (xc[k + 1] + dc[k + 1])
-                xo[k] = uc
-                ro[k] = bl[k] - s
-
-    @nb.njit(parallel=True, cache=True)
-    def add_into(x, d):
-        n0, n1, n2 = x.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            xl = x[i, j]
-            dl = d[i, j]
-            for k in range(n2):
-                xl[k] += dl[k]
-
-    @nb.njit(parallel=True, cache=True)
-    def gauss_seidel_color(x, b, f0, f1, f2, dg, color):
-        """One red (color 0) or black (color 1) Gauss-Seidel half sweep, in place."""
-        n0, n1, n2 = x.shape
-        for ln in nb.prange(n0 * n1):
-            i = ln // n1
-            j = ln - i * n1
-            a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
-            um, up, vm, vp = rows(x, i, j, n0, n1)
-            c = x[i, j]
-            bl = b[i, j]
-            for k in range((color + i + j) % 2, n2, 2):
-                d, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
-                # s = d c_k - off  =>  c_k <- (b_k + off) / d
-                c[k] = (bl[k] + (d * c[k] - s)) / d
-
-    _KERNELS.update(matvec=matvec, residual=residual, scaled_residual=scaled_residual,
-                    scaled_rhs=scaled_rhs, poly_step=poly_step, add_into=add_into,
-                    step_residual=step_residual,
-                    gauss_seidel_color=gauss_seidel_color)
+    """The compiled kernels (compiled on first call and cached on disk)."""
     return _KERNELS

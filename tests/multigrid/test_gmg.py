@@ -1,0 +1,171 @@
+"""Geometric multigrid: convergence, h-independence, robustness (jumps, masks, Neumann),
+FMG accuracy, backends, update, and clear errors."""
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+import lrsolve as lr
+from lrsolve.multigrid import GMG
+from lrsolve.result import Status
+
+
+def _solve(P, **kw):
+    r = lr.solve(P.A, P.b, method="pcg-mg", rtol=1e-8, **kw)
+    true = np.linalg.norm(P.b - P.A @ r.x) / np.linalg.norm(P.b)
+    assert r.status is Status.CONVERGED and true <= 1e-8
+    return r.iterations
+
+
+def _obstacles(shape):
+    X = np.indices(shape)
+    n = max(shape)
+    solid = np.zeros(shape, dtype=bool)
+    for centre in [(0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7)]:
+        d = sum(((X[a] + 0.5) / n - centre[a]) ** 2 for a in range(len(shape)))
+        solid |= d < 0.12 ** 2
+    return solid
+
+
+def test_pcg_mg_iterations_bounded_and_size_independent():
+    its2 = [_solve(lr.problems.poisson(n=(n, n), rhs="random", seed=0)) for n in (32, 128)]
+    its3 = [_solve(lr.problems.poisson(n=(n,) * 3, rhs="random", seed=0)) for n in (16, 32)]
+    assert max(its2 + its3) <= 12
+    assert abs(its2[1] - its2[0]) <= 2 and abs(its3[1] - its3[0]) <= 2
+
+
+def test_rectangular_odd_grids_and_poisson_stencil_input():
+    for shape in [(40, 33, 20), (37, 9), (5, 70), (17, 17, 5)]:
+        assert _solve(lr.problems.poisson(n=shape, dim=len(shape), rhs="random", seed=1)) <= 12
+    # the unit-box PoissonStencil (the default problem) works as is
+    assert _solve(lr.problems.poisson(n=63, dim=2)) <= 12
+
+
+def test_robust_to_jumps_and_masks():
+    shape = (64, 64)
+    X = np.indices(shape)
+    base = _solve(lr.problems.poisson(n=shape, rhs="random", seed=0))
+    layered = np.where((X[0] // 8) % 2 == 0, 1.0, 1e4)
+    checker = np.where((X[0] // 16 + X[1] // 16) % 2 == 0, 1.0, 1e4)
+    solid = _obstacles(shape)
+    walls = {"x-": "neumann", "x+": "neumann", "y-": "neumann"}
+    for kw in (dict(coefficient=layered), dict(coefficient=checker), dict(mask=solid),
+               dict(mask=solid, bc=walls)):
+        assert _solve(lr.problems.poisson(n=shape, rhs="random", seed=0, **kw)) <= 2 * base
+    X3 = np.indices((24, 24, 24))
+    base3 = _solve(lr.problems.poisson(n=(24,) * 3, rhs="random", seed=0))
+    layered3 = np.where((X3[2] // 4) % 2 == 0, 1.0, 1e4)
+    assert _solve(lr.problems.poisson(n=(24,) * 3, coefficient=layered3, seed=0)) <= 2 * base3
+    assert _solve(lr.problems.poisson(n=(24,) * 3, mask=_obstacles((24,) * 3), seed=0)) \
+        <= 2 * base3
+
+
+def test_lognormal_sigma2_with_w_cycle():
+    shape = (96, 96)
+    g = gaussian_filter(np.random.default_rng(0).standard_normal(shape), 4, mode="wrap")
+    k = np.exp(2.0 * g / g.std())
+    base = _solve(lr.problems.poisson(n=shape, seed=0), cycle="W")
+    assert _solve(lr.problems.poisson(n=shape, coefficient=k, seed=0), cycle="W") <= 2 * base
+
+
+def test_pure_neumann_and_incompatible_rhs():
+    P = lr.problems.poisson(n=(48, 40), bc="neumann", rhs="random", seed=0)
+    assert P.meta["singular"]
+    r = lr.solve(P.A, P.b, method="pcg-mg", rtol=1e-8)
+    assert r.converged and abs(r.x.sum()) <= 1e-8 * np.abs(r.x).sum()
+    assert np.linalg.norm(P.b - P.A @ r.x) <= 1e-8 * np.linalg.norm(P.b)
+    with pytest.raises(ValueError, match=r"incompatible.*[0-9]\.[0-9]+e-0?[0-9]"):
+        lr.solve(P.A, P.b + 0.1, method="pcg-mg", rtol=1e-8)
+
+
+def test_mg_solver_and_cycles_smoothers():
+    P = lr.problems.poisson(n=(48, 40), rhs="random", seed=0)
+    r = lr.solve(P.A, P.b, method="mg", rtol=1e-8)
+    assert r.status is Status.CONVERGED and r.iterations <= 30
+    assert np.linalg.norm(P.b - P.A @ r.x) <= 1e-8 * np.linalg.norm(P.b)
+    for cycle in ("V", "W", "F"):
+        for smoother in ("chebyshev", "jacobi", "rbgs"):
+            assert _solve(P, cycle=cycle, smoother=smoother) <= 15
+    r = lr.solve(P.A, P.b, method="mg", rtol=1e-8, maxiter=2)
+    assert r.status is Status.MAXITER and r.info > 0
+
+
+def test_preconditioner_is_symmetric_and_batched(rng):
+    P = lr.problems.poisson(n=(30, 21, 10), dim=3, mask=_obstacles((30, 21, 10)))
+    M = GMG(P.A)
+    x, y = rng.standard_normal((2, P.A.shape[0]))
+    active = P.A.active.reshape(-1)
+    x, y = x * active, y * active
+    assert abs(x @ (M @ y) - y @ (M @ x)) <= 1e-12 * abs(x @ (M @ x))
+    X = rng.standard_normal((P.A.shape[0], 3))
+    assert np.abs(M @ X - np.stack([M @ X[:, j] for j in range(3)], 1)).max() == 0.0
+
+
+def test_numpy_and_torch_iterates_agree():
+    torch = pytest.importorskip("torch")
+    k = np.exp(np.random.default_rng(0).standard_normal((20, 18, 9)))
+    kw = dict(n=(20, 18, 9), dim=3, coefficient=k, mask=_obstacles((20, 18, 9)),
+              bc={"x-": "neumann"}, rhs="random", seed=0)
+    runs = {}
+    for backend in ("numpy", "torch"):
+        P = lr.problems.poisson(backend=backend, **kw)
+        iterates = []
+        cb = lambda x: iterates.append(np.array(lr.backend.to_numpy(x)))
+        for smoother in ("chebyshev", "rbgs"):
+            lr.solve(P.A, P.b, method="pcg-mg", rtol=1e-10, smoother=smoother, callback=cb)
+        M = GMG(P.A, cycle="W")
+        iterates.append(lr.backend.to_numpy(M.fmg(P.b)))
+        runs[backend] = iterates
+    assert len(runs["numpy"]) == len(runs["torch"]) >= 8
+    for a, b in zip(runs["numpy"], runs["torch"]):
+        assert np.abs(a - b).max() <= 1e-10 * np.abs(a).max()
+
+
+def test_fmg_reaches_discretisation_error():
+    # even sizes: with an odd size the single-child coarse cells make the coarse
+    # discretisation first order at one side and FMG then lands at ~10x the error
+    for n in (64, 128):
+        P = lr.problems.poisson(n=(n, n), rhs="ones")
+        h = 1.0 / (n + 1)
+        X = np.meshgrid(*[h * np.arange(1, n + 1)] * 2, indexing="ij")
+        u = (np.sin(np.pi * X[0]) * np.sin(np.pi * X[1])).reshape(-1)
+        f = 2 * np.pi ** 2 * u
+        discrete = lr.solve(P.A, f, method="pcg-mg", rtol=1e-12).x
+        disc_error = np.abs(discrete - u).max()
+        M = GMG(P.A)
+        fmg_error = np.abs(M.fmg(f) - u).max()
+        assert fmg_error <= 1.5 * disc_error
+        assert M.fmg_work() <= 20
+
+
+def test_update_recoarsens_on_the_kept_structure(rng):
+    shape = (40, 36)
+    k1 = np.exp(rng.standard_normal(shape))
+    k2 = np.exp(rng.standard_normal(shape))
+    A1 = lr.problems.poisson(n=shape, coefficient=k1).A
+    A2 = lr.problems.poisson(n=shape, coefficient=k2).A
+    M = GMG(A1)
+    tables = [lvl.restrict_tables for lvl in M.levels]
+    M.update(A2)
+    assert all(a is lvl.restrict_tables for a, lvl in zip(tables, M.levels))
+    r = rng.standard_normal(A1.shape[0])
+    assert np.abs(M @ r - GMG(A2) @ r).max() <= 1e-12 * np.abs(M @ r).max()
+    S = lr.Solver(A1, method="pcg-mg", rtol=1e-8)
+    S.update(A2)
+    res = S.solve(r)
+    assert res.converged and np.linalg.norm(r - A2 @ res.x) <= 1e-8 * np.linalg.norm(r)
+    with pytest.raises(ValueError, match="grid_shape"):
+        M.update(lr.problems.poisson(n=(40, 35)).A)
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="too small to coarsen"):
+        GMG(lr.problems.poisson(n=(3, 3)).A)
+    with pytest.raises(TypeError, match="grid operator"):
+        GMG(lr.problems.poisson(n=16, format="csr").A)
+    A = lr.problems.poisson(n=(16, 16)).A
+    for kw in (dict(cycle="X"), dict(smoother="sor"), dict(presmooth=0), dict(omega=2.5),
+               dict(interpolation="cubic")):
+        with pytest.raises(ValueError):
+            GMG(A, **kw)
+    with pytest.raises(ValueError, match="shape"):
+        GMG(A) @ np.ones(10)
