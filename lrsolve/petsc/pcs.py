@@ -373,6 +373,45 @@ def _gather_matrix(M, comm):
     return sp.vstack(comm.allgather(local)).tocsr()
 
 
+def _shared_gmg(block, box):
+    """``lrsolve.multigrid.GMG`` on the box when the block is a constant-coefficient stencil.
+
+    The rank's block of a constant-coefficient grid operator is the same operator on the
+    box with Dirichlet cuts: ``GridOperator(box, coefficient=-offdiag, shift=...)`` at unit
+    spacing.  That is checked on a random vector; anything else (variable coefficients,
+    masks, a matrix of another origin) returns None and the Galerkin LocalVCycle is used.
+    """
+    try:
+        from ..multigrid import GMG
+        from ..operators.grid import GridOperator
+    except ImportError:  # pragma: no cover - the shared layer is absent
+        return None
+    import scipy.sparse as sp
+    A = sp.csr_matrix(block)
+    offdiag = A - sp.diags(A.diagonal())
+    if offdiag.nnz == 0 or A.shape[0] < 8:
+        return None
+    values = offdiag.data
+    coefficient = -float(values[0])
+    diag = A.diagonal()
+    if coefficient <= 0 or not np.allclose(values, values[0], rtol=1e-12, atol=0.0) or \
+            not np.allclose(diag, diag[0], rtol=1e-12, atol=0.0):
+        return None
+    shift = float(diag[0]) - 2 * len(box) * coefficient
+    if shift < -1e-12 * abs(diag[0]):
+        return None
+    try:
+        G = GridOperator(tuple(int(s) for s in box), spacing=1.0, coefficient=coefficient,
+                         shift=max(shift, 0.0))
+        x = np.random.default_rng(0).standard_normal(A.shape[0])
+        if np.linalg.norm(G @ x - A @ x) > 1e-12 * np.linalg.norm(A @ x):
+            return None
+        M = GMG(G)
+    except Exception:  # noqa: BLE001 - e.g. a box too small to coarsen
+        return None
+    return lambda r: np.asarray(M @ np.ascontiguousarray(r, dtype=np.float64))
+
+
 class MultigridPC(_LocalBlockPC):
     """Geometric multigrid for grid operators as a PETSc Python PC.
 
@@ -386,21 +425,28 @@ class MultigridPC(_LocalBlockPC):
     scope : {"global", "local"}
         ``"global"`` (default): :class:`ParallelVCycle`, one V-cycle across all ranks (PETSc
         does the distributed products, lrsolve's SSOR smooths each rank's block).
-        ``"local"``: :class:`LocalVCycle` on each rank's box alone (block Jacobi; no
-        communication inside the PC, iterations grow with the number of ranks).
+        ``"local"``: a V-cycle on each rank's box alone (block Jacobi; no communication
+        inside the PC, iterations grow with the number of ranks).
+    local_cycle : {"own", "gmg"}
+        The cycle of ``scope="local"``: :class:`LocalVCycle` (default), or
+        ``lrsolve.multigrid.GMG`` on the box when the block is a constant-coefficient grid
+        operator (else LocalVCycle).  Not the default: GMG's numba kernels took minutes to
+        compile per process on the 2-core test machine (see ``docs/petsc.md``).
 
-    ``lrsolve.multigrid`` (the shared geometric multigrid layer) was not yet in the tree when
-    this adapter was written; both cycles here are this package's own Galerkin V(1,1)
-    cycles with SSOR smoothing (see ``docs/petsc.md``).
+    ``uses`` names the cycle after set-up.  The global cycle is this package's own, because
+    its levels are distributed PETSc matrices (see ``docs/petsc.md``).
     """
 
     grid_only = True
     name = "multigrid"
 
-    def __init__(self, scope: str = "global", coarsest: int = 2000):
+    def __init__(self, scope: str = "global", coarsest: int = 2000, local_cycle: str = "own"):
         super().__init__()
         if scope not in ("global", "local"):
             raise ValueError(f"scope must be 'global' or 'local', got {scope!r}")
+        if local_cycle not in ("own", "gmg"):
+            raise ValueError(f"local_cycle must be 'own' or 'gmg', got {local_cycle!r}")
+        self.local_cycle = local_cycle
         self.scope = scope
         self.coarsest = int(coarsest)
         self.cycle = None
@@ -422,8 +468,12 @@ class MultigridPC(_LocalBlockPC):
 
     def _setup_local(self, block, box):
         if self.scope == "local":
-            self.cycle = LocalVCycle(block, box, coarsest=self.coarsest)
+            self.cycle = _shared_gmg(block, box) if self.local_cycle == "gmg" else None
+            self.uses = "lrsolve.multigrid.GMG" if self.cycle is not None else "LocalVCycle"
+            if self.cycle is None:
+                self.cycle = LocalVCycle(block, box, coarsest=self.coarsest)
             return
+        self.uses = "ParallelVCycle"
         P = self._P
         if P.getType() == "python":
             from .grid import assemble

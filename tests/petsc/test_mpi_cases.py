@@ -72,34 +72,39 @@ def test_64cubed_two_ranks_equals_one_rank_answer(poisson64, reference64, fmt, m
     assert diff <= 1e-10, diff
 
 
-def test_engine_result_matches_ksp(poisson64):
+@pytest.fixture(scope="module")
+def poisson40():
+    return lr.problems.poisson(n=40, dim=3, seed=0)
+
+
+def test_engine_result_matches_ksp(poisson40):
     from lrsolve.petsc import PetscSolver
-    S = PetscSolver(poisson64, method="pcg-amg", rtol=1e-8)
-    r = S.solve(poisson64.b)
+    S = PetscSolver(poisson40, method="pcg-amg", rtol=1e-8)
+    r = S.solve(poisson40.b)
     assert r.status is Status.CONVERGED and r.converged and r.info == 0
     assert r.iterations == S.ksp.getIterationNumber() > 0
     assert len(r.residuals) == r.iterations + 1
-    true = np.linalg.norm(poisson64.b - poisson64.A @ r.x)
-    assert true <= 1e-8 * np.linalg.norm(poisson64.b)
+    true = np.linalg.norm(poisson40.b - poisson40.A @ r.x)
+    assert true <= 1e-8 * np.linalg.norm(poisson40.b)
     assert abs(r.stats["true_residual"] - true) <= 1e-6 * true + 1e-300
 
 
-def test_lr_solve_engine_petsc(poisson64):
+def test_lr_solve_engine_petsc(poisson40):
     import inspect
     sig = inspect.signature(lr.solve)
     try:
-        r = lr.solve(poisson64.A, poisson64.b, method="pcg-amg", engine="petsc", rtol=1e-8)
+        r = lr.solve(poisson40.A, poisson40.b, method="pcg-amg", engine="petsc", rtol=1e-8)
     except TypeError as exc:
         if "engine" in str(exc) and "engine" not in sig.parameters:
             pytest.skip("lr.solve has no engine= yet (wired by the spine)")
         raise
     assert r.converged and r.stats.get("engine") == "petsc"
-    assert np.linalg.norm(poisson64.b - poisson64.A @ r.x) <= 1e-8 * np.linalg.norm(poisson64.b)
+    assert np.linalg.norm(poisson40.b - poisson40.A @ r.x) <= 1e-8 * np.linalg.norm(poisson40.b)
 
 
-def test_maxiter_is_a_result_not_an_error(poisson64):
+def test_maxiter_is_a_result_not_an_error(poisson40):
     from lrsolve.petsc import solve
-    r = solve(poisson64, method="cg", rtol=1e-10, maxiter=5)
+    r = solve(poisson40, method="cg", rtol=1e-10, maxiter=5)
     assert r.status is Status.MAXITER and not r.converged and r.info > 0
     assert r.iterations == 5
 
@@ -189,7 +194,7 @@ def test_bandit_ssor_same_omegas_on_every_rank(comm):
     assert costs[0] == costs[1] == [float(i) for i in its]
 
 
-def test_mismatched_distribution_errors_on_every_rank(PETSc, comm, poisson64):
+def test_mismatched_distribution_errors_on_every_rank(PETSc, comm):
     from lrsolve.petsc import PetscSolver
     S = PetscSolver(lr.problems.poisson(n=16, dim=3, seed=0), method="cg")
     N = 16 ** 3
@@ -234,7 +239,7 @@ def test_pc_failure_on_one_rank_is_reported_on_all(comm):
 def test_dcdm_pc_with_flexible_cg(comm):
     pytest.importorskip("torch")
     import lrsolve.petsc as lp
-    P = lr.problems.poisson(n=64, dim=2, seed=8)
+    P = lr.problems.poisson(n=32, dim=2, seed=8)
     jac = lp.solve(P, method="pcg-jacobi", rtol=1e-6)
     r = lp.solve(P, method="pcg-python", pc=lp.DCDMPC(), ksp_type="fcg", rtol=1e-6)
     assert r.converged

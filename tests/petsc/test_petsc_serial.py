@@ -114,3 +114,16 @@ def test_general_grid_operator_with_mask_and_neumann_side():
     assert r.converged and np.linalg.norm(P.b - P.A @ r.x) <= 1e-8 * np.linalg.norm(P.b)
     with pytest.raises(ValueError, match="matfree"):
         lp.to_petsc(P, format="matfree")
+
+
+@pytest.mark.slow  # builds lrsolve.multigrid.GMG: its numba kernels compile for ~1 min here
+def test_shared_gmg_recognises_a_constant_coefficient_block():
+    from lrsolve.petsc.grid import GridInfo, _LocalStencil, local_block_csr
+    from lrsolve.petsc.pcs import _shared_gmg
+    n = 20
+    g = GridInfo(grid_shape=(n, n), scale=(n + 1) ** 2, constant=2.0, faces=None, shift=3.0)
+    block = local_block_csr(_LocalStencil(g, (0, 0), (10, 20)))
+    assert _shared_gmg(block, (10, 20)) is not None
+    variable = block.copy()
+    variable.data[0] *= 1.5
+    assert _shared_gmg(variable, (10, 20)) is None
