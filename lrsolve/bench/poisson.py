@@ -25,9 +25,14 @@ from .. import backend as bk
 from ..cli import nonnegative_int, positive_int, unit_interval
 from ..io import save_figure, save_json
 
-DEFAULT_SOLVERS = ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0", "pcg-amg", "dcdm", "scipy-cg", "pyamg")
+DEFAULT_SOLVERS = ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0", "pcg-amg", "pcg-mg", "mg", "dcdm",
+                   "scipy-cg", "pyamg")
 PEER_OF = {"cg": "scipy-cg", "cg-csr": "scipy-cg", "pcg-jacobi": "scipy-cg",
-           "pcg-ic0": "scipy-cg", "dcdm": "scipy-cg", "pcg-amg": "pyamg"}
+           "pcg-ic0": "scipy-cg", "dcdm": "scipy-cg", "pcg-amg": "pyamg", "pcg-mg": "pyamg",
+           "mg": "pyamg"}
+GRID_SOLVERS = ("pcg-mg", "mg", "dcdm")        # need a grid operator (skipped for --matrix)
+COEFFICIENTS = ("const", "layered", "lognormal")
+DOMAINS = ("box", "obstacles")
 
 
 def _relres(A, x, b) -> float:
@@ -74,14 +79,19 @@ def run_solver(name: str, problem_csr, problem_stencil, rtol: float, backend: st
     b_run = problem_stencil.b if A is problem_stencil.A else b
     if name == "cg-csr":
         method = "cg"
-    if name.startswith("pcg-"):
+    if name in ("pcg-mg", "mg"):
+        A, b_run = problem_stencil.A, problem_stencil.b
+        t0 = time.perf_counter()
+        options["M"] = lr.multigrid.GMG(A)
+        setup = time.perf_counter() - t0
+    elif name.startswith("pcg-"):
         t0 = time.perf_counter()
         options["M"] = lr.krylov.make_preconditioner(name[4:], A_csr)
         setup = time.perf_counter() - t0
     if name == "dcdm":
         options["model"] = dcdm_model
     t0 = time.perf_counter()
-    res = lr.solve(A, b_run, method=method, rtol=rtol, **options)
+    res = lr.solve(A, b_run, method="cg" if name == "pcg-mg" else method, rtol=rtol, **options)
     solve_t = time.perf_counter() - t0
     return dict(iterations=res.iterations, setup=setup, solve=solve_t,
                 relres=_relres(A_np, bk.to_numpy(res.x), bk.to_numpy(b_run)),
@@ -101,13 +111,93 @@ def _load_dcdm(dim: int):
         return None
 
 
+def _field(kind: str, shape: tuple, seed: int):
+    """A cell coefficient: constant, layers of contrast 1e4 along the first axis, or a
+    log-normal field (sigma = 2, correlation length 4 cells)."""
+    if kind == "const":
+        return None
+    if kind == "layered":
+        X = np.indices(shape)
+        return np.where((X[0] // max(1, shape[0] // 8)) % 2 == 0, 1.0, 1e4)
+    if kind == "lognormal":
+        from scipy.ndimage import gaussian_filter
+        g = gaussian_filter(np.random.default_rng(seed).standard_normal(shape), 4, mode="wrap")
+        return np.exp(2.0 * g / g.std())
+    raise ValueError(f"coefficient must be one of {COEFFICIENTS}, got {kind!r}")
+
+
+def _obstacles(shape: tuple):
+    """Three spherical (circular) solid obstacles of radius 0.12 of the box."""
+    X = np.indices(shape)
+    n = max(shape)
+    solid = np.zeros(shape, dtype=bool)
+    for centre in [(0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7)]:
+        solid |= sum(((X[a] + 0.5) / n - centre[a]) ** 2 for a in range(len(shape))) < 0.0144
+    return solid
+
+
+def _problems(n, dim, seed, backend, coefficient="const", domain="box"):
+    """(CSR problem, matrix-free problem) of one case."""
+    import lrsolve as lr
+    if coefficient == "const" and domain == "box":
+        return (lr.problems.poisson(n, dim, rhs="random", seed=seed, format="csr",
+                                    backend=backend),
+                lr.problems.poisson(n, dim, rhs="random", seed=seed, format="stencil",
+                                    backend=backend))
+    shape = (n,) * dim
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    mask = _obstacles(shape) if domain == "obstacles" else None
+    Ps = lr.problems.poisson(shape, dim, coefficient=_field(coefficient, shape, seed),
+                             mask=mask, rhs="random", seed=seed, backend=backend, format="grid")
+    from .. import problems as _pr
+    Pc = _pr.PoissonProblem(A=Ps.A.to_csr(), b=Ps.b, meta=dict(Ps.meta, format="csr"))
+    return Pc, Ps
+
+
+def _matrix_problem(path, seed):
+    """A user's SPD matrix (Matrix Market) with a random right-hand side."""
+    import scipy.io
+    import scipy.sparse as sp
+    from .. import problems as _pr
+    A = sp.csr_matrix(scipy.io.mmread(str(path)), dtype=np.float64)
+    if A.shape[0] != A.shape[1]:
+        raise ValueError(f"--matrix must be square, got {A.shape}")
+    if abs(A - A.T).max() > 1e-12 * abs(A).max():
+        raise ValueError(f"--matrix must be symmetric (CG needs SPD): {path}")
+    b = np.random.default_rng(seed).standard_normal(A.shape[0])
+    P = _pr.PoissonProblem(A=A, b=b, meta={"matrix": str(path)})
+    return P, P
+
+
+def _matvec_seconds(A, b, repeat=3) -> float:
+    A @ b
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        A @ b
+    return (time.perf_counter() - t0) / repeat
+
+
 def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repeat=1,
-              backend="numpy", seed=0, progress=True) -> dict:
-    """Run the suite and return the JSON-able record (see module docstring)."""
+              backend="numpy", seed=0, progress=True, coefficient="const", domain="box",
+              matrix=None) -> dict:
+    """Run the suite and return the JSON-able record (see module docstring).
+
+    ``coefficient`` (const | layered | lognormal) and ``domain`` (box | obstacles) pick
+    the problem (the grid operator beyond const/box); ``matrix`` (a ``.mtx`` path) runs
+    the matrix solvers on a user's SPD matrix instead (grid solvers skipped).
+    """
     import lrsolve as lr
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"repeat must be a positive int, got {repeat!r}")
     from tqdm.auto import tqdm
+    if coefficient not in COEFFICIENTS:
+        raise ValueError(f"coefficient must be one of {COEFFICIENTS}, got {coefficient!r}")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    if matrix is not None:
+        solvers = tuple(s for s in solvers if s not in GRID_SOLVERS)
+        dims, sizes = (0,), {0: [0]}
     sizes = dict(sizes or {2: [64, 128, 256], 3: [16, 32]})
     cases = [(dim, n, s) for dim in dims for n in sizes.get(dim, []) for s in solvers]
     records = []
@@ -116,18 +206,25 @@ def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repea
     models = {}
     # Warm-up on a tiny problem: numba compiles (or loads its cache) on first call, and
     # that one-off cost is not what the suite measures.
-    for dim in dims:
-        Pc = lr.problems.poisson(8, dim, format="csr", backend=backend)
-        Ps = lr.problems.poisson(8, dim, backend=backend)
+    for dim in dims if matrix is None else ():
+        Pc, Ps = _problems(8, dim, seed, backend, coefficient, domain)
         for s in solvers:
-            if s in ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0") and (backend == "numpy" or s != "pcg-ic0"):
+            if s in ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0", "pcg-mg", "mg") and (
+                    backend == "numpy" or s != "pcg-ic0"):
                 run_solver(s, Pc, Ps, rtol, backend)
     for dim in dims:
         for n in sizes.get(dim, []):
-            Pc = lr.problems.poisson(n, dim, rhs="random", seed=seed, format="csr", backend=backend)
-            Ps = lr.problems.poisson(n, dim, rhs="random", seed=seed, format="stencil",
-                                     backend=backend)
+            if matrix is not None:
+                Pc, Ps = _matrix_problem(matrix, seed)
+            else:
+                Pc, Ps = _problems(n, dim, seed, backend, coefficient, domain)
+            # one operator application of the fastest form: the unit of "work units"
+            t_apply = _matvec_seconds(Ps.A, Ps.b)
+            unknowns = int(Ps.A.shape[0])
             for s in solvers:
+                if s == "dcdm" and (coefficient != "const" or domain != "box"):
+                    bar.update(repeat)   # the pretrained networks know the unit box only
+                    continue
                 if s == "dcdm":
                     if dim not in models:
                         models[dim] = _load_dcdm(dim)
@@ -143,7 +240,10 @@ def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repea
                     if best is None or rec["solve"] < best["solve"]:
                         best = rec
                     bar.update(1)
-                best.update(dim=dim, n=n, unknowns=n ** dim, solver=s)
+                total = best["setup"] + best["solve"]
+                best.update(dim=dim, n=n, unknowns=unknowns, solver=s,
+                            unknowns_per_s=unknowns / total if total > 0 else float("nan"),
+                            work_units=best["solve"] / t_apply if t_apply > 0 else float("nan"))
                 records.append(best)
     bar.close()
     by_key = {(r["dim"], r["n"], r["solver"]): r for r in records}
@@ -158,6 +258,8 @@ def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repea
             r["iteration_ratio"] = r["iterations"] / max(p["iterations"], 1)
     return {
         "suite": "poisson", "rtol": rtol, "repeat": repeat, "backend": backend, "seed": seed,
+        "coefficient": coefficient, "domain": domain, "matrix": None if matrix is None
+        else str(matrix),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
                     "platform": platform.platform(), "numpy": np.__version__},
@@ -168,13 +270,14 @@ def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repea
 def format_table(result: dict) -> str:
     """A plain-text table of a suite result."""
     head = (f"{'dim':>3} {'n':>5} {'solver':<11} {'iters':>6} {'setup s':>8} {'solve s':>8} "
-            f"{'relres':>9} {'peer':<9} {'ratio':>6}")
+            f"{'relres':>9} {'peer':<9} {'ratio':>6} {'unknowns/s':>10} {'work':>7}")
     lines = [head, "-" * len(head)]
     for r in result["records"]:
         ratio = f"{r['solve_ratio']:.2f}" if "solve_ratio" in r else ""
         lines.append(f"{r['dim']:>3} {r['n']:>5} {r['solver']:<11} {r['iterations']:>6} "
                      f"{r['setup']:>8.3f} {r['solve']:>8.3f} {r['relres']:>9.2e} "
-                     f"{r.get('peer', ''):<9} {ratio:>6}")
+                     f"{r.get('peer', ''):<9} {ratio:>6} {r.get('unknowns_per_s', 0):>10.3g} "
+                     f"{r.get('work_units', float('nan')):>7.1f}")
     return "\n".join(lines)
 
 
@@ -207,6 +310,28 @@ def plot_convergence(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_scaling(result: dict, path: Path) -> None:
+    """Setup + solve time against unknowns, log-log, one line per (solver, dim)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for solver in dict.fromkeys(r["solver"] for r in result["records"]):
+        for dim in sorted({r["dim"] for r in result["records"]}):
+            rs = sorted((r for r in result["records"] if r["solver"] == solver
+                         and r["dim"] == dim), key=lambda r: r["unknowns"])
+            if rs:
+                ax.loglog([r["unknowns"] for r in rs], [r["setup"] + r["solve"] for r in rs],
+                          marker="o" if dim == 2 else "s", label=f"{solver} {dim}D")
+    ax.set_xlabel("unknowns")
+    ax.set_ylabel(f"setup + solve to rtol {result['rtol']:g} [s]")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    save_figure(path, fig, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if "--engine" in args_in or any(a.startswith("--engine=") for a in args_in):
@@ -228,12 +353,20 @@ def main(argv=None) -> int:
                         help="folder for the JSON and the plot")
     parser.add_argument("--name", default="poisson", help="file stem of the outputs")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--coefficient", default="const", choices=list(COEFFICIENTS),
+                        help="cell coefficient: const, layered (contrast 1e4) or lognormal "
+                             "(sigma 2)")
+    parser.add_argument("--domain", default="box", choices=list(DOMAINS),
+                        help="box, or obstacles (solid cells with Neumann walls)")
+    parser.add_argument("--matrix", default=None, metavar="FILE.mtx",
+                        help="run the matrix solvers on a user's SPD Matrix Market file")
     args = parser.parse_args(argv)
     sizes = None
     if args.sizes:
         sizes = {d: args.sizes for d in args.dims}
     result = run_suite(args.dims, sizes, tuple(args.solvers), args.rtol, args.repeat,
-                       args.backend, args.seed, progress=not args.no_progress)
+                       args.backend, args.seed, progress=not args.no_progress,
+                       coefficient=args.coefficient, domain=args.domain, matrix=args.matrix)
     result["command"] = "lrsolve bench poisson " + " ".join(argv if argv is not None else sys.argv[1:])
     print(format_table(result))
     out = Path(args.out)
@@ -242,5 +375,7 @@ def main(argv=None) -> int:
     save_json(json_path, result)
     plot_path = out / f"{args.name}.png"
     plot_convergence(result, plot_path)
-    print(f"\nwrote {json_path} and {plot_path}")
+    scaling_path = out / f"{args.name}_scaling.png"
+    plot_scaling(result, scaling_path)
+    print(f"\nwrote {json_path}, {plot_path} and {scaling_path}")
     return 0
