@@ -20,6 +20,13 @@ Randomized Iterative Sketching", ICML 2023 (arXiv 2305.18379).  For
 
 Unlike the reference code the merit gradient uses ``∇²ₓL`` (not ``∇²f``), the inner
 residual is updated incrementally, and Jacobians may be sparse or matrix-free.
+
+For nonconvex problems (second round): an inertia-correcting shift counted by LDLᵀ
+(``modification="inertia"``), negative curvature found by the ``nystrom`` inner solver
+on large problems, negative-curvature steps out of saddle KKT points, and a
+least-squares safeguard for the multipliers; none of these fires while the reduced
+Hessian stays positive definite, so on convex problems the iteration is the paper's.
+The result is a :class:`NewtonResult` (an ``OptimizeResult`` and an lrsolve ``Result``).
 Default constants follow the reference (η1 = 1, η2 = 0.1, δ = 0.1, ξ_B = 0.1,
 β = 0.1, ν = 1.5).
 """
