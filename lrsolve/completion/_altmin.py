@@ -357,7 +357,7 @@ def predict(U, V, rows, cols):
     return out
 
 
-def altmin(rows, cols=None, values=None, shape=None, rank=10, *, solver="sketch",
+def altmin(rows, cols=None, values=None, shape=None, *, rank=10, solver="sketch",
            maxiter=100, rtol=1e-9, reg=0.0, seed=0, test=None, sketch="countsketch",
            sketch_size=None, inner_maxiter=10, inner_rtol=0.1, mu=None, stall=1e-4,
            callback=None, engine="auto", reuse=True, stale_steps=None):

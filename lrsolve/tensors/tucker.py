@@ -484,7 +484,7 @@ def hooi(T, ranks, factors=None, *, maxiter: int = 50, rtol: float = 1e-10, svd:
     return G, factors, info
 
 
-def tucker(T, ranks=None, rtol: float = 1e-8, method: str = "hooi", *, svd: str = "auto",
+def tucker(T, ranks=None, *, rtol: float = 1e-8, method: str = "hooi", svd: str = "auto",
            maxiter: int = 50, seed=0) -> TuckerResult:
     """Tucker decomposition ``T ~ G x_1 U_1 ... x_d U_d`` to given ranks or a relative tolerance.
 
