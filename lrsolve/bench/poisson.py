@@ -206,7 +206,7 @@ def run_suite(dims=(2, 3), sizes=None, solvers=DEFAULT_SOLVERS, rtol=1e-6, repea
     models = {}
     # Warm-up on a tiny problem: numba compiles (or loads its cache) on first call, and
     # that one-off cost is not what the suite measures.
-    for dim in dims if matrix is None else ():
+    for dim in dims if matrix is None else (2,):   # a matrix run warms up on 8x8 Poisson
         Pc, Ps = _problems(8, dim, seed, backend, coefficient, domain)
         for s in solvers:
             if s in ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0", "pcg-mg", "mg") and (
