@@ -21,17 +21,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import backend as bk
+from .seeding import as_generator
 
 __all__ = ["Sketch", "make_sketch", "SKETCHES", "as_generator"]
 
 SKETCHES = ("gaussian", "countsketch", "sparse-sign", "srht", "rows")
-
-
-def as_generator(seed) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a seed, a Generator or None."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
 
 
 class Sketch:
