@@ -597,8 +597,9 @@ class GMG:
         key = (str(self._xp_dtype), str(self._xp_device))
         cache = level.cache.get("device")
         if cache is None or cache[0] != key:
-            conv = lambda a: bk.asarray(np.ascontiguousarray(a), backend=self.backend,
-                                        device=self._xp_device, dtype=self._xp_dtype)
+            conv = lambda a: bk.asarray(np.array(a, dtype=np.float64, copy=True),
+                                        backend=self.backend, device=self._xp_device,
+                                        dtype=self._xp_dtype)
             idx = lambda a: bk.asarray(a, backend=self.backend, device=self._xp_device)
             data = dict(level.op.device_data(self._xp_dtype, self._xp_device))
 

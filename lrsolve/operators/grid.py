@@ -284,8 +284,8 @@ class GridOperator(LinearOperatorBase):
         """Face weights and diagonal on this operator's backend (cached per dtype/device)."""
         key = (str(dtype), str(device))
         if key not in self._cache:
-            conv = lambda a: bk.asarray(np.ascontiguousarray(a), backend=self.backend,
-                                        device=device, dtype=dtype)
+            conv = lambda a: bk.asarray(np.array(a, dtype=np.float64, copy=True),
+                                        backend=self.backend, device=device, dtype=dtype)
             faces = []
             for ax, f in enumerate(self._f3):
                 # keep broadcast faces small: collapse zero-stride axes to length 1
