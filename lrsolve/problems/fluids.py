@@ -85,13 +85,14 @@ def _point(value: Any, dim: int, what: str) -> np.ndarray:
     return p
 
 
-def obstacle_mask(obstacles: Any, grid_shape: tuple) -> np.ndarray:
+def obstacle_mask(obstacles: Any, grid_shape: tuple, offset: Any = None) -> np.ndarray:
     """The boolean solid mask (True = solid) of ``obstacles`` on a grid of ``grid_shape``.
 
     ``obstacles``: None, a boolean array of the grid shape, or a list of
     ``("sphere", centre, radius)`` and ``("box", lo, hi)`` in unit coordinates (the box
     is ``[0, n_i h]`` per axis with ``h = 1 / max(grid_shape)``, the unit cube for a cubic
-    grid).  A cell is solid when its centre lies inside a shape.
+    grid), every shape shifted by ``offset`` (a moving obstacle).  A cell is solid when
+    its centre lies inside a shape.
 
     >>> m = obstacle_mask([("sphere", (0.5, 0.5), 0.25)], (16, 16))
     >>> m.shape, int(m.sum())
@@ -114,7 +115,9 @@ def obstacle_mask(obstacles: Any, grid_shape: tuple) -> np.ndarray:
         raise TypeError(f"obstacles must be None, a boolean mask or a list of ('sphere', "
                         f"centre, radius) / ('box', lo, hi), got {type(obstacles).__name__}")
     h = 1.0 / max(shape)
-    centres = np.meshgrid(*[(np.arange(s) + 0.5) * h for s in shape], indexing="ij")
+    shift = np.zeros(dim) if offset is None else np.asarray(offset, dtype=np.float64)
+    centres = np.meshgrid(*[(np.arange(s) + 0.5) * h - o for s, o in zip(shape, shift)],
+                          indexing="ij")
     mask = np.zeros(shape, dtype=bool)
     for k, item in enumerate(obstacles):
         if not isinstance(item, (list, tuple)) or len(item) != 3 or not isinstance(item[0], str):
@@ -265,6 +268,11 @@ class Simulation:
         radius 0.08 at the bottom centre, ``y = 0.1``).
     inflow : float
         Upward velocity imposed on the source cells' faces each step.
+    obstacle_velocity : tuple of float, optional
+        Moves the obstacles (given as shapes) rigidly at this velocity: the mask is
+        re-rasterised every step, the faces of solid cells carry the obstacle's velocity,
+        and ``A`` is a new operator whenever the mask changes (a ``Solver`` passed to
+        :meth:`step` is then ``update``-d).
 
     Attributes
     ----------
@@ -292,7 +300,7 @@ class Simulation:
                  walls: Any = "closed", seed: Any = 0, rtol: float = 1e-6,
                  buoyancy: float = 1.0, weight: float = 0.05, cooling: float = 0.1,
                  cfl: float = 1.5, dt_max: float | None = None, source: Any = None,
-                 inflow: float = 0.25):
+                 inflow: float = 0.25, obstacle_velocity: Any = None):
         self.grid_shape = _check_grid(n, dim)
         self.dim = int(dim)
         shape = self.grid_shape
@@ -319,6 +327,15 @@ class Simulation:
         self.walls = _parse_walls(walls, self.dim)
         self.solid = obstacle_mask(obstacles, shape)
         _check_connected(self.solid)
+        self._shapes = obstacles
+        self.obstacle_velocity = None
+        if obstacle_velocity is not None:
+            self.obstacle_velocity = _point(obstacle_velocity, self.dim, "obstacle_velocity")
+            if not isinstance(obstacles, (list, tuple)) or not obstacles:
+                raise ValueError("obstacle_velocity needs obstacles given as shapes (a list of "
+                                 "('sphere', ...) / ('box', ...)), not a mask")
+            self._check_walls(self.solid)
+        self.obstacle_offset = np.zeros(self.dim)
         self.fluid = ~self.solid
         # the source: a ball at the bottom centre by default
         if source is None:
@@ -331,16 +348,13 @@ class Simulation:
         cells = np.meshgrid(*[(np.arange(s) + 0.5) * self.h for s in shape], indexing="ij")
         self.source_mask = (sum((x - c) ** 2 for x, c in zip(cells, centre))
                             <= max(radius, 0.75 * self.h) ** 2) & self.fluid
+        self._source_ball = self.source_mask.copy()
         if not self.source_mask.any():
             raise ValueError(f"the smoke source (centre {centre.tolist()}, radius {radius}) has "
                              "no fluid cell: move it out of the obstacles")
-        bc = {s: ("neumann" if k == "closed" else "dirichlet") for s, k in self.walls.items()}
-        self.A = GridOperator(shape, spacing=self.h, mask=self.solid if self.solid.any()
-                              else None, bc=bc)
-        # open faces (weight > 0) are the ones the pressure gradient acts on; every other
-        # face (solid faces, closed walls) carries no flow.
-        self.open_faces = [np.asarray(np.broadcast_to(f, f.shape) > 0) for f in self.A.faces]
-        self._face_weight = [np.asarray(f, dtype=np.float64) for f in self.A.faces]
+        self._bc = {s: ("neumann" if k == "closed" else "dirichlet")
+                    for s, k in self.walls.items()}
+        self._build_operator()
         self.velocity = [np.zeros(tuple(s + (1 if a == ax else 0) for a, s in enumerate(shape)))
                          for ax in range(self.dim)]
         self.density = np.zeros(shape)
@@ -356,6 +370,65 @@ class Simulation:
             self._points[ax] = _sample_points(fshape, _face_offset(ax, self.dim))
         self._pending = None
 
+    def _build_operator(self) -> None:
+        self.A = GridOperator(self.grid_shape, spacing=self.h, bc=self._bc,
+                              mask=self.solid if self.solid.any() else None)
+        # open faces (weight > 0) are the ones the pressure gradient acts on; every other
+        # face (solid faces, closed walls) keeps its prescribed velocity: 0 on walls and
+        # static solids, the obstacle's velocity on the faces of a moving solid.
+        self.open_faces = [np.asarray(np.broadcast_to(f, f.shape) > 0) for f in self.A.faces]
+        self._face_weight = [np.asarray(f, dtype=np.float64) for f in self.A.faces]
+        self.closed_velocity = []
+        for a in range(self.dim):
+            prescribed = np.zeros(self.open_faces[a].shape)
+            if self.obstacle_velocity is not None and self.obstacle_velocity[a] != 0:
+                edge = tuple(slice(0, 1) if ax == a else slice(None) for ax in range(self.dim))
+                pad = np.zeros_like(self.solid[edge])
+                touches = np.concatenate([self.solid, pad], axis=a) | \
+                    np.concatenate([pad, self.solid], axis=a)
+                # faces of the solid move with it, open walls included (it may leave
+                # through them); a closed wall's faces stay at 0
+                n = self.grid_shape[a]
+                for side, face in ((SIDES[2 * a], 0), (SIDES[2 * a + 1], n)):
+                    if self.walls[side] == "closed":
+                        touches[tuple(slice(face, face + 1) if ax == a else slice(None)
+                                      for ax in range(self.dim))] = False
+                prescribed[touches & ~self.open_faces[a]] = self.obstacle_velocity[a]
+            self.closed_velocity.append(prescribed)
+
+    def _check_walls(self, solid: np.ndarray) -> None:
+        """A solid moving across a closed wall cannot touch it: no flow makes room."""
+        for a in range(self.dim):
+            if self.obstacle_velocity[a] == 0:
+                continue
+            for side, cell in ((SIDES[2 * a], 0), (SIDES[2 * a + 1], self.grid_shape[a] - 1)):
+                layer = solid[tuple(cell if ax == a else slice(None) for ax in range(self.dim))]
+                if self.walls[side] == "closed" and layer.any():
+                    raise ValueError(
+                        f"step {getattr(self, 'steps', 0)}: a moving obstacle reached the "
+                        f"closed wall {side!r} while moving across it (velocity "
+                        f"{self.obstacle_velocity[a]:g} along axis {a}); no flow can make room "
+                        "for it - open that wall or stop earlier")
+
+    def _move_obstacles(self, dt: float) -> bool:
+        """Shift the obstacles by ``v dt``; rebuild ``A`` if the mask changed.  Nothing is
+        changed when the new position is rejected."""
+        offset = self.obstacle_offset + self.obstacle_velocity * dt
+        solid = obstacle_mask(self._shapes, self.grid_shape, offset)
+        if np.array_equal(solid, self.solid):
+            self.obstacle_offset = offset
+            return False
+        _check_connected(solid)
+        self._check_walls(solid)
+        if not (self._source_ball & ~solid).any():
+            raise ValueError(f"step {self.steps}: the moving obstacles cover the whole smoke "
+                             "source")
+        self.obstacle_offset = offset
+        self.solid, self.fluid = solid, ~solid
+        self.source_mask = self._source_ball & self.fluid
+        self._build_operator()
+        return True
+
     # -- diagnostics ---------------------------------------------------------------------
     def divergence(self, velocity: list | None = None) -> np.ndarray:
         """``div u`` per cell (0 on solid cells) of ``velocity`` (default the current one)."""
@@ -365,10 +438,12 @@ class Simulation:
         return div
 
     def closed_face_flux(self, velocity: list | None = None) -> float:
-        """Largest ``|u . n|`` on a face of a solid cell or of a closed wall (0 exactly
-        when no fluid passes through them)."""
+        """Largest ``|u . n - v_wall . n|`` on a face of a solid cell or of a closed wall
+        (``v_wall`` = 0 for walls and static solids): 0 exactly when no fluid passes
+        through them."""
         u = self.velocity if velocity is None else velocity
-        return max(float(np.max(np.abs(np.where(self.open_faces[a], 0.0, u[a]))))
+        return max(float(np.max(np.abs(np.where(self.open_faces[a], 0.0,
+                                                u[a] - self.closed_velocity[a]))))
                    for a in range(self.dim))
 
     @property
@@ -412,13 +487,15 @@ class Simulation:
         density[self.solid] = 0.0
         temperature[self.solid] = 0.0
         # buoyancy on the vertical faces between two cells (axis 1 points up)
-        force = self.buoyancy * temperature - self.weight * density
+        with np.errstate(over="ignore", invalid="ignore"):   # checked just below
+            force = self.buoyancy * temperature - self.weight * density
         vy = new_u[1]
         lo = [slice(None)] * self.dim
         hi = [slice(None)] * self.dim
         inner = [slice(None)] * self.dim
         lo[1], hi[1], inner[1] = slice(0, -1), slice(1, None), slice(1, -1)
-        vy[tuple(inner)] += dt * 0.5 * (force[tuple(lo)] + force[tuple(hi)])
+        with np.errstate(over="ignore", invalid="ignore"):
+            vy[tuple(inner)] += dt * 0.5 * (force[tuple(lo)] + force[tuple(hi)])
         if self.inflow > 0:
             # faces touching the source blow upward at least at `inflow`
             pad_lo = np.concatenate([self.source_mask, np.zeros_like(
@@ -429,18 +506,24 @@ class Simulation:
                 self.source_mask], axis=1)
             src = pad_lo | pad_hi
             np.maximum(vy, np.where(src, self.inflow, -np.inf), out=vy)
+        moved = self.obstacle_velocity is not None and self._move_obstacles(dt)
+        if moved:
+            density[self.solid] = 0.0
+            temperature[self.solid] = 0.0
         for a in range(self.dim):
-            new_u[a][~self.open_faces[a]] = 0.0
+            closed = ~self.open_faces[a]
+            new_u[a][closed] = self.closed_velocity[a][closed]
         self._check_finite(new_u, "after advection and forces")
         div = self.divergence(new_u)
         b = -div.reshape(-1)
         if self.A.singular:
             b = self.A.project_null(b)
-        x0 = (self.pressure * dt).reshape(-1)
+        x0 = np.where(self.solid, 0.0, self.pressure * dt).reshape(-1)
         meta = {"step": self.steps, "t": self.t, "dt": dt, "h": self.h,
                 "grid_shape": self.grid_shape, "dim": self.dim, "walls": dict(self.walls),
                 "solid_fraction": float(self.solid.mean()), "singular": bool(self.A.singular),
-                "max_speed": speed, "divergence_before": float(np.linalg.norm(b))}
+                "max_speed": speed, "divergence_before": float(np.linalg.norm(b)),
+                "operator_changed": bool(moved)}
         self._pending = (new_u, density, temperature, dt, meta)
         return FluidPressureProblem(A=self.A, b=b, x0=x0, meta=meta)
 

@@ -92,6 +92,34 @@ def test_warm_start_and_pressure_sequence():
     assert np.linalg.norm(P.b - P.A @ sol) <= 1e-8 * np.linalg.norm(P.b) * 1.001
 
 
+def test_moving_obstacle_updates_the_solver_and_carries_its_velocity():
+    v = (0.4, 0.0)
+    sim = Simulation(24, 2, obstacles=[("sphere", (0.3, 0.5), 0.12)], obstacle_velocity=v,
+                     walls={"x+": "open"}, seed=0)
+    S = lr.Solver(sim.A, "pcg-mg", rtol=1e-8)
+    changed = 0
+    for _ in range(12):
+        rec = sim.step(S)
+        changed += rec["operator_changed"]
+        assert rec["converged"]
+        assert rec["divergence_after"] <= 1e-8 * rec["divergence_before"] * (1 + 1e-6) + 1e-10
+        # relative to the obstacle, no flux through its faces
+        assert sim.closed_face_flux() == 0.0
+        inside = sim.solid[1:, :] & sim.solid[:-1, :]          # x-faces between solid cells
+        assert np.all(sim.velocity[0][1:-1][inside] == v[0])
+    assert changed >= 6 and S.counts["updates"] == changed
+    assert sim.obstacle_offset[0] == pytest.approx(sim.t * v[0])
+    # moving across a closed wall is refused, and the state is kept
+    sim = Simulation(16, 2, obstacles=[("sphere", (0.75, 0.5), 0.12)], obstacle_velocity=v,
+                     seed=0)
+    with pytest.raises(ValueError, match="closed wall 'x\\+'"):
+        sim.run("cg", 20)
+    assert not sim.solid[-1].any() and sim.A.mask is not None and \
+        np.array_equal(sim.A.mask, sim.solid)
+    with pytest.raises(ValueError, match="shapes"):
+        Simulation(16, 2, obstacles=np.zeros((16, 16), bool), obstacle_velocity=v)
+
+
 def test_deterministic_by_seed():
     def run(seed):
         sim = Simulation(20, 2, obstacles=SPHERE2, seed=seed)
