@@ -6,13 +6,17 @@ cell has the single fine cell ``n-1``).  Axes that are too short are kept (semi-
 coarsening), so rectangular and odd grids of any size coarsen until the coarsest level
 has at most ``coarse_size`` cells.
 
-Transfers.  Prolongation ``P`` is the cell-centred (bi/tri)linear interpolation,
-weights 3/4 from the parent cell and 1/4 from the nearest other coarse cell per axis
-(1 from the parent for a single-child cell).  Near a Neumann side or a solid cell the
-weights of missing coarse cells are dropped and the rest renormalised (``pw``), so a
-constant is interpolated exactly there; next to a Dirichlet side the missing weight
-goes to the zero ghost value.  Restriction is ``R = P^T / 2^d``: symmetric with ``P``,
-so a V-cycle with symmetric smoothing is a symmetric preconditioner for CG.
+Transfers.  The default prolongation ``P`` is piecewise constant (a fine cell takes its
+parent's value) with ``R = P^T / 2^d``: with the rediscretised coarse operator below
+this is aggregation with an over-corrected coarse-grid correction, and it is robust to
+coefficient jumps and masks (measured: 8-10 PCG iterations on 2D 96^2 with obstacles or
+layers of contrast 1e4, where the linear ``P`` needed 47-186).  The cell-centred
+(bi/tri)linear ``P`` (weights 3/4 from the parent, 1/4 from the nearest other coarse cell
+per axis; 1 from the parent for a single-child cell) is kept as ``interpolation=
+"linear"`` and is what FMG uses to carry a solution up.  Near a Neumann side or a solid
+cell the weights of missing coarse cells are dropped and the rest renormalised (``pw``);
+next to a Dirichlet side the missing weight goes to the zero ghost value.  ``R = P^T /
+2^d`` keeps a V-cycle with symmetric smoothing symmetric, so it can precondition CG.
 
 Coarse operators.  Rediscretisation with coefficient and mask coarsening, computed from
 the fine face weights: a coarse face's weight is the mean of the fine face weights on it
