@@ -6,8 +6,9 @@ reference solver (``pcg-mg`` to 1e-8), and every solver then solves the *same* s
 in order, as a simulation would:
 
 * set up once before the first step (timed: ``setup``), warm-started from the previous
-  step's pressure (``P.x0``), ``update(A)`` only when the operator changes (never for the
-  static obstacles used here: a simulation would not rebuild an unchanged hierarchy);
+  step's pressure (``P.x0``), ``update(A)`` only when the operator changes: never for
+  static obstacles (a simulation does not rebuild an unchanged hierarchy), whenever the
+  mask moves with ``--obstacle-velocity`` (timed: ``update``; PyAMG is set up again);
 * per step: iterations, solve wall time, the true relative residual; per solver the total
   (setup + solves) and the ratio to PyAMG SA-PCG's total.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import nonnegative_int, positive_int, unit_interval
+from ..cli import finite_float, nonnegative_int, positive_int, unit_interval
 from ..io import save_figure, save_json
 
 DEFAULT_SOLVERS = ("cg", "pcg-ic0", "pcg-mg", "pcg-amg", "pyamg", "dcdm", "bandit-ssor-cg")
@@ -51,12 +52,14 @@ def obstacles_for(dim: int) -> list:
 
 
 def make_sequence(n: int, dim: int, steps: int, *, seed: int = 0, walls="closed",
-                  obstacles=None) -> list:
-    """The list of pressure problems of ``steps`` simulation steps (reference-solved)."""
+                  obstacles=None, obstacle_velocity=None) -> list:
+    """The list of pressure problems of ``steps`` simulation steps (reference-solved);
+    ``obstacle_velocity`` (one number per axis, or None) moves the obstacles."""
     from ..problems.fluids import fluid_pressure_sequence
     obstacles = obstacles_for(dim) if obstacles is None else obstacles
+    velocity = None if obstacle_velocity is None else tuple(obstacle_velocity)[:dim]
     return list(fluid_pressure_sequence(n=n, dim=dim, steps=steps, obstacles=obstacles,
-                                        seed=seed, walls=walls))
+                                        seed=seed, walls=walls, obstacle_velocity=velocity))
 
 
 def _relres(A, x, b) -> float:
@@ -176,7 +179,8 @@ def run_sequence(name: str, seq: list, rtol: float, seed: int = 0) -> dict:
 
 
 def run_suite(dims=(2, 3), sizes=None, steps: int = 30, solvers=DEFAULT_SOLVERS,
-              rtol: float = 1e-6, seed: int = 0, walls="closed", progress: bool = True) -> dict:
+              rtol: float = 1e-6, seed: int = 0, walls="closed", progress: bool = True,
+              obstacle_velocity=None) -> dict:
     """Run the suite and return the JSON-able record (see the module docstring)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
@@ -189,11 +193,13 @@ def run_suite(dims=(2, 3), sizes=None, steps: int = 30, solvers=DEFAULT_SOLVERS,
         _warm_up(dim, solvers, rtol)
         for n in sizes.get(dim, []):
             t0 = time.perf_counter()
-            seq = make_sequence(n, dim, steps, seed=seed, walls=walls)
+            seq = make_sequence(n, dim, steps, seed=seed, walls=walls,
+                                obstacle_velocity=obstacle_velocity)
             gen_time = time.perf_counter() - t0
             case = {"dim": dim, "n": n, "unknowns": n ** dim, "steps": steps,
                     "solid_fraction": seq[0].meta["solid_fraction"],
                     "singular": seq[0].meta["singular"], "generation_time": gen_time,
+                    "operator_changes": int(sum(P.meta["operator_changed"] for P in seq)),
                     "records": []}
             for name in solvers:
                 if progress:
@@ -206,6 +212,7 @@ def run_suite(dims=(2, 3), sizes=None, steps: int = 30, solvers=DEFAULT_SOLVERS,
                     r["total_ratio_to_pyamg"] = r["total_time"] / peer["total_time"]
             cases.append(case)
     return {"suite": "fluids", "rtol": rtol, "seed": seed, "walls": walls,
+            "obstacle_velocity": None if obstacle_velocity is None else list(obstacle_velocity),
             "obstacles": {str(d): obstacles_for(d) for d in dims},
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
@@ -262,6 +269,7 @@ def bandit_study(seq: list, *, rtol: float = 1e-6, methods=("sor", "ssor-cg"),
 
 # -- output ----------------------------------------------------------------------------------
 def format_table(result: dict) -> str:
+    # "setup s" includes the update() calls when the obstacles move
     head = (f"{'dim':>3} {'n':>4} {'solver':<15} {'it/step':>7} {'max it':>6} {'setup s':>8} "
             f"{'ms/step':>8} {'total s':>8} {'x pyamg':>7} {'conv':>4}")
     lines = [head, "-" * len(head)]
@@ -272,9 +280,10 @@ def format_table(result: dict) -> str:
                              f"{r['skipped']}")
                 continue
             ratio = r.get("total_ratio_to_pyamg")
+            setup = r["setup"] + r["update"]
             lines.append(
                 f"{case['dim']:>3} {case['n']:>4} {r['solver']:<15} {r['mean_iterations']:>7.1f} "
-                f"{max(r['iterations']):>6} {r['setup']:>8.3f} "
+                f"{max(r['iterations']):>6} {setup:>8.3f} "
                 f"{1e3 * r['solve_time'] / case['steps']:>8.1f} {r['total_time']:>8.3f} "
                 f"{'' if ratio is None else f'{ratio:.2f}':>7} {'yes' if r['converged'] else 'NO':>4}")
     study = result.get("bandit")
@@ -356,6 +365,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rtol", type=unit_interval, default=1e-6)
     parser.add_argument("--walls", default="closed", choices=["closed", "open-top"])
     parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--obstacle-velocity", type=finite_float, nargs="+", default=None,
+                        help="move the obstacles at this velocity (one number per axis; "
+                             "the solvers are update()d whenever the mask changes)")
     parser.add_argument("--bandit", action="store_true",
                         help="also run the bandit study on the first 2-D size")
     parser.add_argument("--bandit-steps", type=positive_int, default=None,
@@ -366,8 +378,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     walls = "closed" if args.walls == "closed" else {"y+": "open"}
     sizes = {2: args.sizes2, 3: args.sizes3}
+    velocity = None
+    if args.obstacle_velocity is not None:
+        if len(args.obstacle_velocity) != max(args.dims):
+            parser.error(f"--obstacle-velocity needs {max(args.dims)} numbers (one per axis)")
+        velocity = args.obstacle_velocity
     result = run_suite(tuple(args.dims), sizes, args.steps, tuple(args.solvers), args.rtol,
-                       args.seed, walls, progress=not args.no_progress)
+                       args.seed, walls, progress=not args.no_progress,
+                       obstacle_velocity=velocity)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.bandit:
@@ -376,7 +394,8 @@ def main(argv=None) -> int:
         steps = args.bandit_steps or args.steps
         if not args.no_progress:
             print(f"[fluids] bandit study {dim}D n={n}, {steps} steps", file=sys.stderr)
-        seq = make_sequence(n, dim, steps, seed=args.seed, walls=walls)
+        seq = make_sequence(n, dim, steps, seed=args.seed, walls=walls,
+                            obstacle_velocity=velocity)
         study = bandit_study(seq, rtol=args.rtol, seed=args.seed)
         study["case"] = f"{dim}D {'x'.join([str(n)] * dim)}, {steps} steps"
         result["bandit"] = study
