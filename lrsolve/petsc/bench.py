@@ -145,6 +145,7 @@ def run_suite(dim: int = 3, sizes=(64,), solvers=SOLVERS, rtol: float = 1e-8, se
                       f"setup={row['setup']:.3f}s  solve={row['solve']:.3f}s  "
                       f"relres={row['relres']:.2e}", flush=True)
     return {"ranks": comm.getSize(), "rtol": rtol, "dim": dim, "rows": rows,
+            "load_average_after": os.getloadavg(),
             "petsc_version": ".".join(map(str, PETSc.Sys.getVersion())),
             "threads": os.environ.get("OMP_NUM_THREADS")}
 
@@ -164,7 +165,8 @@ def weak_point(m: int = 64, rtol: float = 1e-8, halo_repeats: int = 200):
     rng = np.random.default_rng(0)
     b = rng.standard_normal(int(np.prod(shape)))
     D = grid_problem(grid, b, format="aij", proc_sizes=(size, 1, 1))
-    out = {"ranks": size, "grid_shape": shape, "unknowns_per_rank": m ** 3}
+    out = {"ranks": size, "grid_shape": shape, "unknowns_per_rank": m ** 3,
+           "load_average_before": os.getloadavg()}
     for name, method in (("lrsolve-hypre", "pcg-amg"), ("lrsolve-cg", "cg")):
         comm.barrier()
         t0 = time.perf_counter()
