@@ -8,8 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("petsc4py")
-pytest.importorskip("mpi4py")
+try:
+    import mpi4py  # noqa: F401
+    import petsc4py  # noqa: F401
+except ImportError as exc:  # absent, or a broken build: skip, never error
+    pytest.skip(f"petsc4py / mpi4py unavailable ({exc}); see docs/petsc.md",
+                allow_module_level=True)
 
 import scipy.sparse as sp  # noqa: E402
 
