@@ -52,3 +52,36 @@ def test_bad_arguments(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         lr.problems.poisson(**args)
+
+
+def test_grid_problem_rectangular_mask_and_bc():
+    rng = np.random.default_rng(0)
+    shape = (12, 9, 7)
+    k = np.exp(rng.standard_normal(shape))
+    solid = rng.random(shape) < 0.2
+    P = lr.problems.poisson(n=shape, dim=3, coefficient=k, mask=solid, bc="dirichlet",
+                            rhs="random", seed=0)
+    assert P.A.shape == (12 * 9 * 7,) * 2 and P.A.grid_shape == shape
+    assert P.meta["unknowns"] == int((~solid).sum()) and P.meta["solid_cells"] == solid.sum()
+    assert np.all(P.b.reshape(shape)[solid] == 0.0)       # excluded cells carry no load
+    # CSR format is the same matrix
+    C = lr.problems.poisson(n=shape, dim=3, coefficient=k, mask=solid, format="csr").A
+    assert abs(C - P.A.to_csr()).max() == 0.0
+    # a floating (all-Neumann) problem gets a compatible right-hand side
+    N = lr.problems.poisson(n=(10, 6), bc="neumann", rhs="random", seed=3)
+    assert N.meta["singular"] and abs(N.b.sum()) <= 1e-12 * np.abs(N.b).sum()
+    # the int-n unit box keeps the old operator
+    assert type(lr.problems.poisson(8, 2).A).__name__ == "PoissonStencil"
+
+
+@pytest.mark.parametrize("kw,err,match", [
+    (dict(n=(8, 8), dim=3), ValueError, "dim"),
+    (dict(n=(8, 0)), ValueError, "n must"),
+    (dict(n=(8, 8), coefficient=np.zeros((8, 8))), ValueError, "coefficient"),
+    (dict(n=(8, 8), mask=np.ones((8, 8), dtype=bool)), ValueError, "no unknowns"),
+    (dict(n=(8, 8), bc={"q+": "neumann"}), ValueError, "sides"),
+    (dict(n=(8, 8), rhs=np.ones(5)), ValueError, "rhs"),
+])
+def test_grid_problem_bad_arguments(kw, err, match):
+    with pytest.raises(err, match=match):
+        lr.problems.poisson(**kw)
