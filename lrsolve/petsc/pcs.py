@@ -530,4 +530,5 @@ class DCDMPC(_LocalBlockPC):
         self.direction = NetworkDirection(model, box)
 
     def _apply_local(self, r):
-        return np.asarray(self.direction(np.ascontiguousarray(r)), dtype=np.float64)
+        # A writable copy: torch.from_numpy refuses PETSc's read-only view quietly otherwise.
+        return np.asarray(self.direction(np.array(r, dtype=np.float64)), dtype=np.float64)
