@@ -432,11 +432,23 @@ class GMG:
             K["scaled_rhs"](b, d, f0, f1, f2, dg, c0)
             if not coefs:
                 return (None, d) if pending else d
-            x = ws["zero"]
+            # the first step from zero: the iterate is d itself
+            a, cf = coefs[0]
+            dn = self._free(ws, d)
+            K["poly_step_zero"](d, b, dn, f0, f1, f2, dg, a, cf)
+            x, d = d, dn
+            coefs = coefs[1:]
         else:
             d = self._free(ws, x)
             K["scaled_residual"](x, b, d, f0, f1, f2, dg, c0)
-        for a, cf in coefs:
+        last = len(coefs) - 1
+        for step, (a, cf) in enumerate(coefs):
+            if step == last and not pending:
+                # the final update fused into the last step; a fresh array on the finest
+                # level (the caller may keep it)
+                out = np.empty_like(x) if (l == 0 and not pre) else self._free(ws, x, d)
+                K["poly_step_out"](x, d, b, out, f0, f1, f2, dg, a, cf)
+                return out
             xn = self._free(ws, x, d)
             dn = self._free(ws, x, d, xn)
             K["poly_step"](x, d, b, xn, dn, f0, f1, f2, dg, a, cf)

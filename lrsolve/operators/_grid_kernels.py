@@ -264,6 +264,55 @@ def poly_step(x, d, b, x_new, d_new, f0, f1, f2, dg, a, cf):
 
 
 @nb.njit(parallel=True, cache=True)
+def poly_step_zero(d, b, d_new, f0, f1, f2, dg, a, cf):
+    """``poly_step`` from a zero iterate (``u = d``): ``d_new = a d + cf D^{-1} (b - A d)``;
+    the new iterate is ``d`` itself, so nothing else is written."""
+    n0, n1, n2 = d.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        um, up, vm, vp = rows(d, i, j, n0, n1)
+        c = d[i, j]
+        bl = b[i, j]
+        o = d_new[i, j]
+        for k in range(n2):
+            dd, s = apply_at(c, um, up, vm, vp, a0, b0, a1, b1, g, dl, ea, eb, ec, ed, k, n2)
+            o[k] = a * c[k] + cf * (bl[k] - s) / dd
+
+
+@nb.njit(parallel=True, cache=True)
+def poly_step_out(x, d, b, out, f0, f1, f2, dg, a, cf):
+    """The last ``poly_step`` of a smoother with the final update fused in:
+    ``out = (x + d) + a d + cf D^{-1} (b - A (x + d))``."""
+    n0, n1, n2 = x.shape
+    for ln in nb.prange(n0 * n1):
+        i = ln // n1
+        j = ln - i * n1
+        a0, b0, a1, b1, g, dl, ea, eb, ec, ed = line(f0, f1, f2, dg, i, j, n0, n1)
+        xm, xp_, ym, yp = rows(x, i, j, n0, n1)
+        dm, dp, em, ep = rows(d, i, j, n0, n1)
+        xc = x[i, j]
+        dc = d[i, j]
+        bl = b[i, j]
+        o = out[i, j]
+        for k in range(n2):
+            w0 = at(a0, k)
+            w1 = at(b0, k)
+            w2 = at(a1, k)
+            w3 = at(b1, k)
+            dd = diag_at(dl, w0 + w1 + w2 + w3, g, k)
+            uc = xc[k] + dc[k]
+            s = (dd * uc - ea * w0 * (xm[k] + dm[k]) - eb * w1 * (xp_[k] + dp[k])
+                 - ec * w2 * (ym[k] + em[k]) - ed * w3 * (yp[k] + ep[k]))
+            if k > 0:
+                s -= g[k] * (xc[k - 1] + dc[k - 1])
+            if k < n2 - 1:
+                s -= g[k + 1] * (xc[k + 1] + dc[k + 1])
+            o[k] = uc + (a * dc[k] + cf * (bl[k] - s) / dd)
+
+
+@nb.njit(parallel=True, cache=True)
 def step_residual(x, d, b, x_new, r, f0, f1, f2, dg):
     """``u = x + d``; ``r = b - A u``; ``x_new = u`` in one pass (the end of a
     polynomial smoother fused with the residual that follows it)."""
@@ -325,7 +374,8 @@ def gauss_seidel_color(x, b, f0, f1, f2, dg, color):
             c[k] = (bl[k] + (d * c[k] - s)) / d
 
 
-_KERNELS = dict(matvec=matvec, residual=residual, scaled_residual=scaled_residual,
+_KERNELS = dict(poly_step_zero=poly_step_zero, poly_step_out=poly_step_out,
+                matvec=matvec, residual=residual, scaled_residual=scaled_residual,
                 scaled_rhs=scaled_rhs, poly_step=poly_step, add_into=add_into,
                 step_residual=step_residual,
                 gauss_seidel_color=gauss_seidel_color)
