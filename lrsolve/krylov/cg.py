@@ -271,7 +271,8 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
         r[:, np.flatnonzero(zero)] = 0
     fused = _fused.block_kernels() if _fused.block_usable(b) else None
     csr = _fused_csr(system.A, b) if fused is not None else None
-    q_buf = np.empty_like(b) if csr is not None else None
+    fused_op = getattr(system.A, "block_matvec_dot", None) if fused is not None else None
+    q_buf = np.empty_like(b) if (csr is not None or fused_op is not None) else None
     rn = bk.column_norms(r)
     history = [float(rn.max())]
     p = None
@@ -320,10 +321,14 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
         else:
             p *= _as_backend(beta, p)
             p += z
+        pq = None
         if csr is not None:
             pq = fused["csr_spmm_dot"](csr.indptr, csr.indices, csr.data, p, q_buf)
             q = q_buf
-        else:
+        elif fused_op is not None:
+            pq = fused_op(p, q_buf)
+            q = q_buf
+        if pq is None:
             q = A(p)
             pq = fused["dot"](p, q) if fused is not None else _col_dots(p, q)
         matvecs += 1

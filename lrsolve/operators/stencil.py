@@ -159,8 +159,78 @@ def _kernels():
                             s -= c1 * u[i, j, k + 1, c]
                         out[i, j, k, c] = s
 
+    # Fused block product and per-column p^T A p (one pass over p and q instead of two):
+    # partial sums per grid row i, reduced serially in i - deterministic for any thread count.
+    @nb.njit(cache=True, parallel=True)
+    def bvar2d_dot(u, out, k0, k1, shift):
+        n0, n1, nk = u.shape
+        part = np.zeros((n0, nk))
+        for i in nb.prange(n0):
+            for j in range(n1):
+                a_w = k0[i, j]
+                a_e = k0[i + 1, j]
+                a_s = k1[i, j]
+                a_n = k1[i, j + 1]
+                dsum = a_w + a_e + a_s + a_n + shift
+                for c in range(nk):
+                    uc = u[i, j, c]
+                    s = dsum * uc
+                    if i > 0:
+                        s -= a_w * u[i - 1, j, c]
+                    if i < n0 - 1:
+                        s -= a_e * u[i + 1, j, c]
+                    if j > 0:
+                        s -= a_s * u[i, j - 1, c]
+                    if j < n1 - 1:
+                        s -= a_n * u[i, j + 1, c]
+                    out[i, j, c] = s
+                    part[i, c] += uc * s
+        res = np.zeros(nk)
+        for i in range(n0):
+            for c in range(nk):
+                res[c] += part[i, c]
+        return res
+
+    @nb.njit(cache=True, parallel=True)
+    def bvar3d_dot(u, out, k0, k1, k2, shift):
+        n0, n1, n2, nk = u.shape
+        part = np.zeros((n0, nk))
+        for i in nb.prange(n0):
+            for j in range(n1):
+                for k in range(n2):
+                    a0 = k0[i, j, k]
+                    a1 = k0[i + 1, j, k]
+                    b0 = k1[i, j, k]
+                    b1 = k1[i, j + 1, k]
+                    c0 = k2[i, j, k]
+                    c1 = k2[i, j, k + 1]
+                    dsum = a0 + a1 + b0 + b1 + c0 + c1 + shift
+                    for c in range(nk):
+                        uc = u[i, j, k, c]
+                        s = dsum * uc
+                        if i > 0:
+                            s -= a0 * u[i - 1, j, k, c]
+                        if i < n0 - 1:
+                            s -= a1 * u[i + 1, j, k, c]
+                        if j > 0:
+                            s -= b0 * u[i, j - 1, k, c]
+                        if j < n1 - 1:
+                            s -= b1 * u[i, j + 1, k, c]
+                        if k > 0:
+                            s -= c0 * u[i, j, k - 1, c]
+                        if k < n2 - 1:
+                            s -= c1 * u[i, j, k + 1, c]
+                        out[i, j, k, c] = s
+                        part[i, c] += uc * s
+        res = np.zeros(nk)
+        for i in range(n0):
+            for c in range(nk):
+                res[c] += part[i, c]
+        return res
+
     _KERNELS.update(const2d=const2d, const3d=const3d, var2d=var2d, var3d=var3d,
-                    bvar2d=bvar2d, bvar3d=bvar3d)
+                    bvar2d=bvar2d, bvar3d=bvar3d, bvar2d_dot=bvar2d_dot,
+                    bvar3d_dot=bvar3d_dot)
     return _KERNELS
 
 
@@ -290,6 +360,22 @@ class PoissonStencil(Operator):
             faces = [np.ascontiguousarray(f * self.scale, dtype=dtype) for f in self._faces_np]
         self._bfaces = (dtype, faces)
         return faces
+
+    def block_matvec_dot(self, x: np.ndarray, out: np.ndarray):
+        """``out[:] = A @ x`` for a C-contiguous NumPy block ``(N, k)``, returning the
+        per-column ``x^T A x`` (float64), in one pass; None when no fused kernel applies."""
+        if not (self.backend == "numpy" and self.dim in (2, 3) and isinstance(x, np.ndarray)
+                and x.ndim == 2 and x.dtype.kind == "f" and x.flags.c_contiguous
+                and out.flags.c_contiguous and out.dtype == x.dtype):
+            return None
+        kernels = _kernels()
+        k = x.shape[1]
+        u = x.reshape(self.grid_shape + (k,))
+        o = out.reshape(self.grid_shape + (k,))
+        faces = self._block_faces(u.dtype)
+        if self.dim == 2:
+            return kernels["bvar2d_dot"](u, o, faces[0], faces[1], self.shift_value)
+        return kernels["bvar3d_dot"](u, o, faces[0], faces[1], faces[2], self.shift_value)
 
     def _matvec_numba_block(self, x: np.ndarray) -> np.ndarray:
         kernels = _kernels()
