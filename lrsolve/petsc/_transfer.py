@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-__all__ = ["coarse_size", "prolongation_1d", "local_prolongation"]
+__all__ = ["coarse_size", "prolongation_1d", "prolongation_rows", "local_prolongation"]
 
 
 def coarse_size(n: int) -> int:
@@ -47,28 +47,39 @@ def prolongation_1d(n: int) -> tuple[np.ndarray, np.ndarray, int]:
     return cols, w, nc
 
 
-def local_prolongation(fine_shape: tuple):
-    """The tensor-product prolongation of a whole (serial) box as scipy CSR, and the coarse shape."""
-    import scipy.sparse as sp
+def prolongation_rows(fine_shape: tuple, starts: tuple, stops: tuple):
+    """Rows of the tensor-product prolongation for the fine box ``[starts, stops)``.
+
+    Returns ``(rows, cols, weights, coarse_shape)``: ``rows`` index the box's points in C
+    order, ``cols`` are coarse points in lrsolve's (natural) flat numbering.
+    """
     per_axis = [prolongation_1d(n) for n in fine_shape]
     coarse_shape = tuple(p[2] for p in per_axis)
-    nf = int(np.prod(fine_shape))
-    grids = [g.reshape(-1) for g in np.meshgrid(*[np.arange(n) for n in fine_shape],
+    grids = [g.reshape(-1) for g in np.meshgrid(*[np.arange(s, e) for s, e in zip(starts, stops)],
                                                  indexing="ij")]
+    count = grids[0].shape[0]
+    box_rows = np.arange(count)
     rows, cols, vals = [], [], []
-    fine_rows = np.arange(nf)
     for combo in itertools.product(range(2), repeat=len(fine_shape)):
-        weight = np.ones(nf)
+        weight = np.ones(count)
         coarse_index = []
         for axis, k in enumerate(combo):
             c, w, _ = per_axis[axis]
             weight = weight * w[grids[axis], k]
             coarse_index.append(c[grids[axis], k])
         keep = weight != 0
-        rows.append(fine_rows[keep])
+        rows.append(box_rows[keep])
         cols.append(np.ravel_multi_index(tuple(ci[keep] for ci in coarse_index), coarse_shape))
         vals.append(weight[keep])
-    P = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(nf, int(np.prod(coarse_shape))))
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), coarse_shape
+
+
+def local_prolongation(fine_shape: tuple):
+    """The tensor-product prolongation of a whole (serial) box as scipy CSR, and the coarse shape."""
+    import scipy.sparse as sp
+    rows, cols, vals, coarse_shape = prolongation_rows(fine_shape, (0,) * len(fine_shape),
+                                                       tuple(fine_shape))
+    P = sp.csr_matrix((vals, (rows, cols)),
+                      shape=(int(np.prod(fine_shape)), int(np.prod(coarse_shape))))
     P.sum_duplicates()
     return P, coarse_shape

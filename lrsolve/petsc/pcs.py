@@ -46,7 +46,6 @@ __all__ = ["SSORPC", "BanditSSORPC", "MultigridPC", "DCDMPC", "LocalVCycle", "lo
 
 def _grid_dm(pc):
     """The DMDA attached to the PC (through ``ksp.setDM``), or None."""
-    PETSc = petsc()
     try:
         dm = pc.getDM()
     except Exception:  # pragma: no cover - no DM at all

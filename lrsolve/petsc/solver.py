@@ -36,8 +36,8 @@ import numpy as np
 
 from ..result import SolveResult, Status
 from ._base import default_comm, mpi_comm, petsc, raise_on_any_rank
-from .convert import gather, to_numpy, to_petsc, vector_like
-from ._transfer import coarse_size as _coarse_size, prolongation_1d as _prolongation_1d
+from .convert import to_numpy, to_petsc, vector_like
+from ._transfer import coarse_size as _coarse_size, prolongation_rows
 from .grid import DistributedProblem, assemble, create_dmda, owned_box
 
 __all__ = ["PetscSolver", "solve", "METHODS", "status_from_reason", "mg_hierarchy"]
@@ -121,32 +121,12 @@ def _interpolation(da_fine, da_coarse, fine_shape: tuple):
     PETSc = petsc()
     import scipy.sparse as sp
     starts, stops = owned_box(da_fine)
-    per_axis = [_prolongation_1d(n) for n in fine_shape]
-    coarse_shape = tuple(p[2] for p in per_axis)
-    local_shape = tuple(e - s for s, e in zip(starts, stops))
-    nloc = int(np.prod(local_shape))
-    grids = np.meshgrid(*[np.arange(s, e) for s, e in zip(starts, stops)], indexing="ij")
-    rows, cols, vals = [], [], []
-    local_rows = np.arange(nloc)
-    for combo in itertools.product(range(2), repeat=len(fine_shape)):
-        weight = np.ones(nloc)
-        coarse_index = []
-        for axis, k in enumerate(combo):
-            c, w, _ = per_axis[axis]
-            fine_i = grids[axis].reshape(-1)
-            weight = weight * w[fine_i, k]
-            coarse_index.append(c[fine_i, k])
-        keep = weight != 0
-        natural = np.ravel_multi_index(tuple(ci[keep] for ci in coarse_index), coarse_shape)
-        rows.append(local_rows[keep])
-        cols.append(natural)
-        vals.append(weight[keep])
-    natural = np.concatenate(cols)
+    rows, natural, vals, coarse_shape = prolongation_rows(fine_shape, starts, stops)
+    nloc = int(np.prod([e - s for s, e in zip(starts, stops)]))
     ao = da_coarse.getAO()
     petsc_cols = np.asarray(ao.app2petsc(natural.astype(PETSc.IntType)), dtype=np.int64)
     Nc = int(np.prod(coarse_shape))
-    local = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), petsc_cols)),
-                          shape=(nloc, Nc))
+    local = sp.csr_matrix((vals, (rows, petsc_cols)), shape=(nloc, Nc))
     local.sum_duplicates()
     local.sort_indices()
     nloc_c = da_coarse.createGlobalVec().getLocalSize()
@@ -460,7 +440,6 @@ class PetscSolver:
     def _track_rebuild(self, iterations: int) -> None:
         if self._baseline_iterations is None:
             self._baseline_iterations = max(iterations, 1)
-            self._last_iterations = iterations
         self._last_iterations = iterations
 
     def update(self, A_new: Any) -> None:
@@ -523,5 +502,3 @@ def solve(A: Any, b: Any = None, method: str = "pcg-amg", *, rtol: float = 1e-6,
     solver.destroy()
     return result
 
-
-__all__ += ["gather"]
