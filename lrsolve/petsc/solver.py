@@ -457,13 +457,21 @@ class PetscSolver:
         elif isinstance(A_new, PETSc.Mat):
             new = DistributedProblem(A=A_new, da=D.da, grid=None, meta=dict(D.meta))
         elif D.da is not None and hasattr(A_new, "grid_shape"):
-            from .grid import grid_info_from_stencil, matrix_free
-            grid = grid_info_from_stencil(A_new)
-            raise_on_any_rank(None if tuple(grid.grid_shape) == tuple(D.grid.grid_shape) else
-                              f"A_new has grid {grid.grid_shape} but the solver was set up on "
-                              f"{D.grid.grid_shape}", self.comm)
-            A = assemble(D.da, grid) if D.meta.get("format") == "aij" else \
-                matrix_free(D.da, grid)
+            # A new operator on the same grid: reuse the DMDA (same distribution).
+            from .convert import _is_grid_operator
+            from .grid import assemble_from_csr, grid_info_from_stencil, matrix_free
+            shape = tuple(int(v) for v in A_new.grid_shape)
+            old_shape = tuple(D.meta.get("grid_shape", ()))
+            raise_on_any_rank(None if shape == old_shape else
+                              f"A_new has grid {shape} but the solver was set up on "
+                              f"{old_shape}", self.comm)
+            if _is_grid_operator(A_new):
+                grid = grid_info_from_stencil(A_new)
+                A = assemble(D.da, grid) if D.meta.get("format") == "aij" else \
+                    matrix_free(D.da, grid)
+            else:
+                grid = None
+                A = assemble_from_csr(D.da, A_new.to_csr(backend="numpy"), shape)
             new = DistributedProblem(A=A, da=D.da, grid=grid, meta=dict(D.meta))
         else:
             new = to_petsc(A_new, comm=self.comm)

@@ -103,6 +103,11 @@ def test_lr_solve_engine_petsc(poisson40):
             pytest.skip("lr.solve has no engine= yet (wired by the spine)")
         raise
     assert r.converged and r.stats.get("engine") == "petsc"
+    r2 = lr.Solver(poisson40.A, method="pcg-amg", engine="petsc", rtol=1e-8).solve(poisson40.b)
+    from lrsolve.petsc import PetscSolver
+    direct = PetscSolver(poisson40, method="pcg-amg", rtol=1e-8)
+    rd = direct.solve(poisson40.b)
+    assert r.iterations == r2.iterations == rd.iterations == direct.ksp.getIterationNumber()
     assert np.linalg.norm(poisson40.b - poisson40.A @ r.x) <= 1e-8 * np.linalg.norm(poisson40.b)
 
 

@@ -131,3 +131,13 @@ def test_shared_gmg_recognises_a_constant_coefficient_block():
     variable = block.copy()
     variable.data[0] *= 1.5
     assert _shared_gmg(variable, (10, 20)) is None
+
+
+def test_update_with_a_grid_operator_on_the_same_grid():
+    P = lr.problems.poisson(n=(12, 10), dim=2, seed=4)
+    S = lp.PetscSolver(P, method="pcg-amg", rtol=1e-8)
+    assert S.solve(P.b).converged
+    A1 = lr.problems.poisson(n=(12, 10), dim=2, shift=30.0).A
+    S.update(A1)
+    r = S.solve(P.b)
+    assert r.converged and np.linalg.norm(P.b - A1 @ r.x) <= 1e-8 * np.linalg.norm(P.b)
