@@ -307,14 +307,17 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     cases = result["cases"]
+    colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(SOLVERS)}
     fig, axes = plt.subplots(2, len(cases), figsize=(4.6 * len(cases), 7), squeeze=False)
     for j, case in enumerate(cases):
         for r in case["records"]:
             if "skipped" in r:
                 continue
             steps = np.arange(1, len(r["iterations"]) + 1)
-            axes[0, j].semilogy(steps, np.maximum(r["iterations"], 1), label=r["solver"])
-            axes[1, j].semilogy(steps, r["setup"] + np.cumsum(r["times"]), label=r["solver"])
+            c = colors.get(r["solver"])
+            axes[0, j].semilogy(steps, np.maximum(r["iterations"], 1), label=r["solver"], color=c)
+            axes[1, j].semilogy(steps, r["setup"] + np.cumsum(r["times"]), label=r["solver"],
+                                color=c)
         shape = "x".join([str(case["n"])] * case["dim"])
         axes[0, j].set_title(f"{case['dim']}D smoke {shape}, {case['steps']} steps")
         axes[0, j].set_ylabel(f"iterations to rtol {result['rtol']:g}")
@@ -338,8 +341,8 @@ def plot_bandit(study: dict, path: Path) -> None:
         t = [v["total_iterations"] for v in rec["fixed"].values()]
         order = np.argsort(w)
         ax.plot(np.asarray(w)[order], np.asarray(t)[order], "o-", ms=3, label="fixed omega")
-        for name, L in rec["learners"].items():
-            ax.axhline(L["total_iterations"], ls="--", lw=1,
+        for k, (name, L) in enumerate(rec["learners"].items()):
+            ax.axhline(L["total_iterations"], ls="--", lw=1, color=f"C{k + 1}",
                        label=f"BanditSOR {name} ({L['ratio_to_best_fixed']:.2f}x best)")
         ax.set_xlabel("omega")
         ax.set_ylabel("total iterations over the sequence")
