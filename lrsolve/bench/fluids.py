@@ -42,6 +42,8 @@ from ..io import save_figure, save_json
 DEFAULT_SOLVERS = ("cg", "pcg-ic0", "pcg-mg", "pcg-amg", "pyamg", "dcdm", "bandit-ssor-cg")
 SOLVERS = DEFAULT_SOLVERS + ("pcg-jacobi", "ssor-cg", "mg")
 PEER = "pyamg"
+#: Methods whose Solver keeps an expensive preconditioner across update() (option rebuild).
+REBUILDS = ("pcg-ic0", "pcg-amg", "ssor-cg")
 
 
 def obstacles_for(dim: int) -> list:
@@ -70,8 +72,10 @@ def _relres(A, x, b) -> float:
 class _Runner:
     """One solver over a sequence: ``setup(A)`` once, ``solve(P)`` per step."""
 
-    def __init__(self, name: str, rtol: float, dim: int, seed: int = 0):
+    def __init__(self, name: str, rtol: float, dim: int, seed: int = 0,
+                 rebuild: str | None = None):
         self.name, self.rtol, self.dim, self.seed = name, rtol, dim, seed
+        self.rebuild = rebuild
         self.A = None
         self.skip_reason = None
         self.model = None
@@ -95,6 +99,8 @@ class _Runner:
             self.tuner = lr.relax.BanditSOR(method="ssor-cg", seed=self.seed)
         else:
             options = {"model": self.model} if self.name == "dcdm" else {}
+            if self.rebuild is not None and self.name in REBUILDS:
+                options["rebuild"] = self.rebuild
             self.solver = lr.Solver(A, self.name, rtol=self.rtol, **options)
         return time.perf_counter() - t0
 
@@ -150,10 +156,11 @@ def _warm_up(dim: int, solvers, rtol: float) -> None:
             run.solve(P)
 
 
-def run_sequence(name: str, seq: list, rtol: float, seed: int = 0) -> dict:
+def run_sequence(name: str, seq: list, rtol: float, seed: int = 0,
+                 rebuild: str | None = None) -> dict:
     """Run one solver over a sequence; the per-step record."""
     dim = seq[0].meta["dim"]
-    run = _Runner(name, rtol, dim, seed)
+    run = _Runner(name, rtol, dim, seed, rebuild)
     rec = {"solver": name}
     if run.skip_reason:
         rec["skipped"] = run.skip_reason
@@ -169,6 +176,8 @@ def run_sequence(name: str, seq: list, rtol: float, seed: int = 0) -> dict:
     times = [s["time"] for s in steps]
     rec.update(setup=setup, update=updates, iterations=iters, times=times,
                relres=[s["relres"] for s in steps],
+               status=[s.get("status", "CONVERGED" if s["converged"] else "MAXITER")
+                       for s in steps],
                converged=all(s["converged"] for s in steps),
                total_iterations=int(np.sum(iters)), mean_iterations=float(np.mean(iters)),
                solve_time=float(np.sum(times)), total_time=float(setup + updates + np.sum(times)))
@@ -180,7 +189,7 @@ def run_sequence(name: str, seq: list, rtol: float, seed: int = 0) -> dict:
 
 def run_suite(dims=(2, 3), sizes=None, steps: int = 30, solvers=DEFAULT_SOLVERS,
               rtol: float = 1e-6, seed: int = 0, walls="closed", progress: bool = True,
-              obstacle_velocity=None) -> dict:
+              obstacle_velocity=None, rebuild: str | None = None) -> dict:
     """Run the suite and return the JSON-able record (see the module docstring)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
@@ -204,14 +213,14 @@ def run_suite(dims=(2, 3), sizes=None, steps: int = 30, solvers=DEFAULT_SOLVERS,
             for name in solvers:
                 if progress:
                     print(f"[fluids] {dim}D n={n} {name}", file=sys.stderr, flush=True)
-                case["records"].append(run_sequence(name, seq, rtol, seed))
+                case["records"].append(run_sequence(name, seq, rtol, seed, rebuild))
             peer = next((r for r in case["records"] if r["solver"] == PEER
                          and "skipped" not in r), None)
             for r in case["records"]:
                 if peer is not None and "skipped" not in r:
                     r["total_ratio_to_pyamg"] = r["total_time"] / peer["total_time"]
             cases.append(case)
-    return {"suite": "fluids", "rtol": rtol, "seed": seed, "walls": walls,
+    return {"suite": "fluids", "rtol": rtol, "seed": seed, "walls": walls, "rebuild": rebuild,
             "obstacle_velocity": None if obstacle_velocity is None else list(obstacle_velocity),
             "obstacles": {str(d): obstacles_for(d) for d in dims},
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -371,6 +380,9 @@ def main(argv=None) -> int:
     parser.add_argument("--obstacle-velocity", type=finite_float, nargs="+", default=None,
                         help="move the obstacles at this velocity (one number per axis; "
                              "the solvers are update()d whenever the mask changes)")
+    parser.add_argument("--rebuild", default=None, choices=["auto", "always", "never"],
+                        help="Solver rebuild policy of pcg-ic0 / pcg-amg on update() "
+                             "(default: the library's, 'auto')")
     parser.add_argument("--bandit", action="store_true",
                         help="also run the bandit study on the first 2-D size")
     parser.add_argument("--bandit-steps", type=positive_int, default=None,
@@ -388,7 +400,7 @@ def main(argv=None) -> int:
         velocity = args.obstacle_velocity
     result = run_suite(tuple(args.dims), sizes, args.steps, tuple(args.solvers), args.rtol,
                        args.seed, walls, progress=not args.no_progress,
-                       obstacle_velocity=velocity)
+                       obstacle_velocity=velocity, rebuild=args.rebuild)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.bandit:
