@@ -212,3 +212,20 @@ def test_bad_input():
         Simulation(16, 2, obstacles=[("sphere", (0.5, 0.1), 0.2)])
     with pytest.raises(ValueError, match="steps"):
         fluid_pressure_sequence(16, 2, steps=-1)
+
+
+def test_smoke_plume_example_writes_frames_and_stays_divergence_free(tmp_path):
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "smoke_plume.py"
+    spec = importlib.util.spec_from_file_location("smoke_plume_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    summary = module.main(["--n", "16", "--steps", "4", "--every", "2", "--out",
+                           str(tmp_path)])
+    assert summary["max_divergence_ratio"] <= 1e-6 * (1 + 1e-6)
+    assert len(summary["iterations"]) == 4 and min(summary["iterations"]) >= 1
+    for name in ("density_0002.png", "density_0004.png", "iterations.png", "summary.json"):
+        assert (tmp_path / name).stat().st_size > 100
+    pytest.importorskip("PIL")
+    assert (tmp_path / "density.gif").stat().st_size > 100
