@@ -50,6 +50,10 @@ from ..seeding import as_generator, check_seed
 __all__ = ["Simulation", "FluidPressureProblem", "fluid_pressure_sequence", "obstacle_mask",
            "WALLS"]
 
+#: The attributes a moving obstacle changes (restored when a step is abandoned).
+_GEOMETRY = ("obstacle_offset", "solid", "fluid", "source_mask", "A", "open_faces",
+             "_face_weight", "closed_velocity")
+
 #: Wall kinds: "closed" = no flow through the wall (Neumann pressure), "open" = pressure 0
 #: outside (flow may leave or enter; Dirichlet pressure).
 WALLS = ("closed", "open")
@@ -506,14 +510,19 @@ class Simulation:
                 self.source_mask], axis=1)
             src = pad_lo | pad_hi
             np.maximum(vy, np.where(src, self.inflow, -np.inf), out=vy)
-        moved = self.obstacle_velocity is not None and self._move_obstacles(dt)
-        if moved:
-            density[self.solid] = 0.0
-            temperature[self.solid] = 0.0
-        for a in range(self.dim):
-            closed = ~self.open_faces[a]
-            new_u[a][closed] = self.closed_velocity[a][closed]
-        self._check_finite(new_u, "after advection and forces")
+        saved = {k: getattr(self, k) for k in _GEOMETRY}
+        try:
+            moved = self.obstacle_velocity is not None and self._move_obstacles(dt)
+            if moved:
+                density[self.solid] = 0.0
+                temperature[self.solid] = 0.0
+            for a in range(self.dim):
+                closed = ~self.open_faces[a]
+                new_u[a][closed] = self.closed_velocity[a][closed]
+            self._check_finite(new_u, "after advection and forces")
+        except Exception:
+            self._restore(saved)
+            raise
         div = self.divergence(new_u)
         b = -div.reshape(-1)
         if self.A.singular:
@@ -524,7 +533,7 @@ class Simulation:
                 "solid_fraction": float(self.solid.mean()), "singular": bool(self.A.singular),
                 "max_speed": speed, "divergence_before": float(np.linalg.norm(b)),
                 "operator_changed": bool(moved)}
-        self._pending = (new_u, density, temperature, dt, meta)
+        self._pending = (new_u, density, temperature, dt, meta, saved)
         return FluidPressureProblem(A=self.A, b=b, x0=x0, meta=meta)
 
     def project(self, x: Any, result: Any = None) -> dict:
@@ -533,10 +542,10 @@ class Simulation:
         Returns the step's record (also appended to ``history``)."""
         if self._pending is None:
             raise RuntimeError("project() needs a step prepared by prepare()")
-        new_u, density, temperature, dt, meta = self._pending
+        new_u, density, temperature, dt, meta, saved = self._pending
         q = np.asarray(x, dtype=np.float64).reshape(self.grid_shape)
         if not np.all(np.isfinite(q)):
-            self._pending = None
+            self._restore(saved)
             raise FloatingPointError(
                 f"step {self.steps}: the pressure solve returned a non-finite solution "
                 f"({int((~np.isfinite(q)).sum())} cells); the step is not taken")
@@ -545,7 +554,11 @@ class Simulation:
             pad[a] = (1, 1)
             grad = np.diff(np.pad(q, pad), axis=a)
             new_u[a] = new_u[a] - self.h * self._face_weight[a] * grad
-        self._check_finite(new_u, "after the projection")
+        try:
+            self._check_finite(new_u, "after the projection")
+        except FloatingPointError:
+            self._restore(saved)
+            raise
         div_after = float(np.linalg.norm(self.divergence(new_u)))
         self.velocity = new_u
         self.density, self.temperature = density, temperature
@@ -566,6 +579,12 @@ class Simulation:
                 record["omega"] = float(stats["omega"])
         self.history.append(record)
         return record
+
+    def _restore(self, saved: dict) -> None:
+        """Abandon the prepared step: the obstacles (and A) go back to where they were."""
+        for key, value in saved.items():
+            setattr(self, key, value)
+        self._pending = None
 
     def _check_finite(self, velocity: list, when: str) -> None:
         for a, u in enumerate(velocity):
@@ -594,7 +613,11 @@ class Simulation:
         """
         P = self.prepare()
         t0 = time.perf_counter()
-        result = self._solve(solver, P)
+        try:
+            result = self._solve(solver, P)
+        except BaseException:
+            self._restore(self._pending[-1])
+            raise
         solve_time = time.perf_counter() - t0
         x = getattr(result, "x", result)
         record = self.project(x, result if hasattr(result, "x") else None)

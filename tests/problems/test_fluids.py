@@ -121,6 +121,18 @@ def test_moving_obstacle_updates_the_solver_and_carries_its_velocity():
         assert np.all(sim.velocity[0][1:-1][inside] == v[0])
     assert changed >= 6 and S.counts["updates"] == changed
     assert sim.obstacle_offset[0] == pytest.approx(sim.t * v[0])
+    # an abandoned step (the solver fails) leaves the obstacle and A where they were
+    A, offset, solid = sim.A, sim.obstacle_offset.copy(), sim.solid.copy()
+
+    def failing(A, b, x0):
+        raise RuntimeError("solver failed")
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="solver failed"):
+            sim.step(failing)
+        with pytest.raises(FloatingPointError, match="non-finite solution"):
+            sim.step(lambda A, b, x0: np.full_like(b, np.inf))
+    assert sim.A is A and np.array_equal(sim.obstacle_offset, offset)
+    assert np.array_equal(sim.solid, solid) and sim.steps == 12
     # moving across a closed wall is refused, and the state is kept
     sim = Simulation(16, 2, obstacles=[("sphere", (0.75, 0.5), 0.12)], obstacle_velocity=v,
                      seed=0)
