@@ -337,9 +337,14 @@ def run_nonconvex(args):
     from lrsolve.problems import nlp
     problems = nlp.nonconvex_test_set(sizes=tuple(args.nonconvex_sizes),
                                       pde_sizes=tuple(args.nonconvex_pde_sizes))
-    solvers = [("sketch", {}), ("sketch-inertia", dict(modification="inertia")),
-               ("exact", dict(inner="direct"))]
-    names = [s for s, _ in solvers] + ["SLSQP", "trust-constr"] + (["ipopt"] if args.ipopt else [])
+    variants = {"sketch": {}, "sketch-inertia": dict(modification="inertia"),
+                "exact": dict(inner="direct"),
+                "exact-inertia": dict(inner="direct", modification="inertia"),
+                "nystrom": dict(inner="nystrom"),
+                "nystrom-inertia": dict(inner="nystrom", modification="inertia")}
+    solvers = [(name, variants[name]) for name in args.nonconvex_solvers]
+    peers = [] if args.no_peers else ["SLSQP", "trust-constr"] + (["ipopt"] if args.ipopt else [])
+    names = [s for s, _ in solvers] + peers
     rows = []
     for P in problems:
         for i, x0 in enumerate(nlp.random_starts(P, args.starts, seed=args.seed)):
@@ -474,6 +479,12 @@ def main(argv=None) -> int:
                         help="starting points per nonconvex problem")
     parser.add_argument("--nonconvex-sizes", type=int, nargs="+", default=[10, 30, 100])
     parser.add_argument("--nonconvex-pde-sizes", type=int, nargs="*", default=[8, 16])
+    parser.add_argument("--nonconvex-solvers", nargs="+",
+                        default=["sketch", "sketch-inertia", "exact"],
+                        choices=["sketch", "sketch-inertia", "exact", "exact-inertia", "nystrom",
+                                 "nystrom-inertia"])
+    parser.add_argument("--no-peers", action="store_true",
+                        help="nonconvex section: run only our solvers")
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--sketch", default="gaussian")
     parser.add_argument("--seed", type=int, default=0)

@@ -244,7 +244,9 @@ def test_nonconvex_set_95_percent_local_minimisers():
     runs = ok = 0
     for P in nlp.nonconvex_test_set(sizes=(10, 30), pde_sizes=(8,)):
         for x0 in nlp.random_starts(P, 3, seed=0):
-            res = lr.optimize.sketch_newton(P.problem, x0, seed=0, inner_maxiter=5000)
+            # The sketch-preconditioned inner solver: sketch-and-project itself cannot
+            # solve the semilinear PDE's KKT systems (see docs/optimize.md).
+            res = lr.optimize.sketch_newton(P.problem, x0, seed=0, inner="nystrom")
             kkt, lmin = _second_order(P.problem, np.asarray(res.x), np.asarray(res.lam))
             runs += 1
             ok += res.converged and nonconvex_success(res.kkt, lmin, 1e-6)
