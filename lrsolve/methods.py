@@ -81,6 +81,8 @@ class _PCG(Method):
         self.refresh_every = refresh_every
         self.baseline = None
         self._stale = False
+        #: True while the preconditioner was built for an earlier matrix (kept by update)
+        self.stale_preconditioner = False
         self.preconditioner = M if M is not None else self.build(A)
 
     def build(self, A):
@@ -90,6 +92,7 @@ class _PCG(Method):
         if not self.user_M:
             self.preconditioner = self.build(self.A)
         self.baseline = None
+        self.stale_preconditioner = False
 
     def solve(self, system, *, callback=None):
         res = pcg(system, M=self.preconditioner, callback=callback,
@@ -103,6 +106,8 @@ class _PCG(Method):
             return
         if self.cheap or self.rebuild_policy == "always":
             self.rebuild()
+        else:
+            self.stale_preconditioner = True
 
     def after_solve(self, result) -> None:
         if self.user_M or self.rebuild_policy != "auto" or self.cheap:

@@ -112,7 +112,8 @@ class Solver:
     (``pcg-amg``, ``pcg-ic0``, ``ssor-cg``) keep their preconditioner built for an earlier
     matrix while it still works: with ``rebuild="auto"`` (the default) it is rebuilt
     before the next solve once a solve needed more than ``growth`` (1.5) times the
-    iterations of the first solve after the last build, plus 2.  ``rebuild="always"``
+    iterations of the first solve after the last build, plus 2; and a solve that fails
+    with a kept preconditioner is repeated once after a rebuild.  ``rebuild="always"``
     rebuilds at every update, ``"never"`` never does.  Cheap setups (``cg``,
     ``pcg-jacobi``, ``sor``) are redone at every update.
 
@@ -191,10 +192,14 @@ class Solver:
                              if isinstance(x0, str) else None,
                              rtol=rtol, atol=atol, maxiter=maxiter, check_A=False,
                              allow_batch=True, rescale=True)
-        if system.batched and not impl.supports_batch:
-            res = self._columns(system, callback)
-        else:
-            res = impl.solve(system, callback=callback)
+        res = self._run(system, callback)
+        if not res.converged and getattr(impl, "stale_preconditioner", False) \
+                and getattr(impl, "rebuild_policy", "auto") == "auto":
+            # The preconditioner kept from an earlier matrix failed on this one (a moved
+            # obstacle, a breakdown): rebuild it for the current matrix and solve again.
+            self._rebuild()
+            res = self._run(system, callback)
+            res.stats["rebuilt_after_failure"] = True
         res = system.finish(res)
         res.method = self.method
         res.stats.setdefault("setup_time", self.setup_time if self.counts["solves"] == 0
@@ -203,6 +208,11 @@ class Solver:
         self.counts["solves"] += 1
         impl.after_solve(res)
         return res
+
+    def _run(self, system, callback) -> SolveResult:
+        if system.batched and not self.impl.supports_batch:
+            return self._columns(system, callback)
+        return self.impl.solve(system, callback=callback)
 
     def _columns(self, system, callback) -> SolveResult:
         from .linsys import LinearSystem

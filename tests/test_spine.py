@@ -285,3 +285,20 @@ def test_preconditioner_messages_and_shapes():
     with pytest.raises(TypeError, match="complex"):
         lr.solve(torch.from_numpy(P.A.toarray()),
                  torch.ones(64, dtype=torch.complex128), method="cg")
+
+
+def test_kept_preconditioner_that_fails_is_rebuilt_and_the_solve_repeated():
+    """A time loop whose matrix changes structurally (an obstacle moves): the AMG hierarchy
+    kept by update() breaks down on the new matrix; the Solver rebuilds and solves again."""
+    P = lr.problems.poisson(n=24, dim=2, format="csr")
+    S = lr.Solver(P.A, method="pcg-amg", rtol=1e-8)
+    assert S.solve(P.b).converged
+    # a different, still SPD matrix on which the old hierarchy is a poor (indefinite) guess
+    rng = np.random.default_rng(0)
+    d = 10.0 ** rng.uniform(-4, 4, P.A.shape[0])
+    A2 = (sp.diags(np.sqrt(d)) @ P.A @ sp.diags(np.sqrt(d))).tocsr()
+    S.update(A2)
+    r = S.solve(P.b, maxiter=60)
+    assert r.converged, r.reason
+    assert np.linalg.norm(P.b - A2 @ r.x) <= 1e-8 * np.linalg.norm(P.b)
+    assert r.stats["rebuilt_after_failure"] and S.counts["rebuilds"] == 1

@@ -277,6 +277,7 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
     history = [float(rn.max())]
     p = None
     rho_prev = np.ones(k)
+    rr_cache = None
     it = 0
     while True:
         active = np.array([s is None for s in status])
@@ -300,11 +301,15 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
             if idx.size:  # not confirmed: continue from the true residual
                 r[:, idx] = r_true[:, idx]
                 rn[idx] = tn[idx]
+                rr_cache = None
             active = np.array([s is None for s in status])
         if not active.any() or it >= maxiter:
             break
         z = r if Mf is None else Mf(r)
-        rho = fused["dot"](r, z) if fused is not None else _col_dots(r, z)
+        if Mf is None and rr_cache is not None:
+            rho = rr_cache  # r^T r from the last update pass: one pass over r saved
+        else:
+            rho = fused["dot"](r, z) if fused is not None else _col_dots(r, z)
         rho_r = rho.real if np.iscomplexobj(rho) else rho
         bad = active & ~(rho_r > 0.0)
         for j in np.flatnonzero(bad):
@@ -343,7 +348,9 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
         refresh = bool(refresh_every) and it % refresh_every == 0
         if fused is not None and not refresh:
             rr = fused["update"](x, r, p, q, alpha.astype(np.float64))
+            rr_cache = rr
         else:
+            rr_cache = None
             a_b = _as_backend(alpha, p)
             x += a_b * p
             r -= a_b * q
