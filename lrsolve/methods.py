@@ -206,20 +206,9 @@ class DCDM(Method):
 
     def __init__(self, A, *, model: Any = None, window: int = 2,
                  refresh_every: int | None = None):
+        from .dcdm.solver import resolve_model
         self.A = A
-        grid_shape = getattr(A, "grid_shape", None)
-        if grid_shape is None:
-            raise ValueError("A must expose grid_shape (a stencil operator such as "
-                             "lr.problems.poisson(..., format='stencil').A): DCDM's network "
-                             f"needs the grid, and A of type {type(raw(A)).__name__} has none")
-        if model is None:
-            from .dcdm import load_pretrained
-            name = f"poisson{len(grid_shape)}d"
-            try:
-                model = load_pretrained(name)
-            except ValueError:
-                raise ValueError(f"model is required: no pretrained DCDM model {name!r} ships "
-                                 "with lrsolve; train one with lr.dcdm.train(dim=...)") from None
+        _, model = resolve_model(A, model)  # grid check, shipped model, type and dimension
         self.model = model
         self.window = window
         self.refresh_every = refresh_every

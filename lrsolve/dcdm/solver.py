@@ -96,12 +96,10 @@ def _model_dim(model: Any) -> int | None:
     return getattr(model, "dim", None)
 
 
-def _solve_dcdm(A: Any, b: Any, *, rtol: float = 1e-6, atol: float = 0.0,
-                maxiter: int | None = None, x0: Any = None, model: Any = None,
-                window: int = 2, refresh_every: int | None = None,
-                callback: Any = None) -> SolveResult:
-    """The ``lr.solve(..., method="dcdm")`` hook; see :func:`dcdm_solve`."""
-    t0 = time.perf_counter()
+def resolve_model(A: Any, model: Any = None):
+    """``(grid_shape, model)`` for a DCDM solve on ``A``: checks that ``A`` is a grid
+    operator, loads the shipped ``poisson{dim}d`` model when ``model`` is None, and checks
+    the model's type and dimension (clear errors for each)."""
     grid_shape = getattr(A, "grid_shape", None)
     if grid_shape is None:
         raise ValueError("A must expose grid_shape (a stencil operator such as "
@@ -126,6 +124,16 @@ def _solve_dcdm(A: Any, b: Any, *, rtol: float = 1e-6, atol: float = 0.0,
                          f"{grid_shape}; use a {len(grid_shape)}D model "
                          f"(lr.dcdm.load_pretrained('poisson{len(grid_shape)}d') or "
                          f"lr.dcdm.train(dim={len(grid_shape)}))")
+    return grid_shape, model
+
+
+def _solve_dcdm(A: Any, b: Any, *, rtol: float = 1e-6, atol: float = 0.0,
+                maxiter: int | None = None, x0: Any = None, model: Any = None,
+                window: int = 2, refresh_every: int | None = None,
+                callback: Any = None) -> SolveResult:
+    """The ``lr.solve(..., method="dcdm")`` hook; see :func:`dcdm_solve`."""
+    t0 = time.perf_counter()
+    grid_shape, model = resolve_model(A, model)
     system = make_system(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter)
     if int(np.prod(grid_shape)) != system.n:
         raise ValueError(f"A.grid_shape {grid_shape} has {int(np.prod(grid_shape))} points but "
