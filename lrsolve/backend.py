@@ -325,3 +325,26 @@ def check_finite(x: Any, name: str) -> None:
 
 def finite_scalar(value: float) -> bool:
     return math.isfinite(value.real if isinstance(value, complex) else value)
+
+
+def torch_device(device: Any):
+    """``device`` as a ``torch.device`` (None passes), or ``ValueError`` naming what is missing
+    (no CUDA in this build or on this machine, a device index out of range, no MPS)."""
+    if device is None:
+        return None
+    torch = _torch()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available in this torch build / on "
+                         "this machine; use device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                  and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r}: MPS is not available; use device='cpu'")
+    return dev
+

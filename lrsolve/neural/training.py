@@ -325,17 +325,8 @@ def load_pretrained(name: str = "darcy64", device=None) -> FittedOperator:
 
 
 def _check_device(device):
-    if device is None:
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got "
-                         f"{device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available in this torch build / on "
-                         "this machine; use device='cpu'")
-    return dev
+    from ..backend import torch_device
+    return torch_device(device)
 
 
 def _check_data(data, name: str) -> DarcyData:
