@@ -192,6 +192,13 @@ def real_dtype(x: Any):
     return np.finfo(dt).dtype if dt.kind in "fc" else np.dtype(np.float64)
 
 
+def eps_of(x: Any) -> float:
+    """Machine epsilon of an array's dtype (of its real part for complex dtypes)."""
+    if is_torch(x):
+        return _torch().finfo(x.dtype).eps
+    return float(np.finfo(x.dtype).eps)
+
+
 def zeros_like(x: Any):
     """Zeros of the shape, dtype and device of ``x`` on its own backend."""
     if is_torch(x):

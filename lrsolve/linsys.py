@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from . import backend as bk
 from .operators.base import Operator
 from .operators.convert import DenseOperator, SparseOperator, as_operator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .result import SolveResult
 
 __all__ = ["LinearSystem", "Method", "make_system", "check_tolerances", "resolve_maxiter"]
 
@@ -60,9 +63,15 @@ class LinearSystem:
     def batched(self) -> bool:
         return self.k is not None
 
+    def column(self, j: int) -> "LinearSystem":
+        """Column ``j`` of a batched system as a single-right-hand-side system."""
+        from dataclasses import replace
+        return replace(self, b=self.b[:, j], x0=None if self.x0 is None else self.x0[:, j],
+                       k=None, bnorm=float(self.bnorm[j]), tol=float(self.tol[j]))
+
     @property
     def low_precision(self) -> bool:
-        return _eps(self.b) > 1e-10
+        return bk.eps_of(self.b) > 1e-10
 
     def precise_residual_norm(self, x) -> float | None:
         """``||b - A x||`` evaluated in float64 for a low-precision system (None when the
@@ -84,7 +93,7 @@ class LinearSystem:
                         else (A64 @ x64.reshape(-1, 1)).reshape(-1)
                 else:
                     y = A.matvec(x64)
-                if getattr(y, "dtype", None) is None or _eps(y) > 1e-10:
+                if getattr(y, "dtype", None) is None or bk.eps_of(y) > 1e-10:
                     return None
                 return bk.norm(b64 - y)
         except (TypeError, RuntimeError, ValueError):
@@ -175,10 +184,7 @@ def _promote(b, A: Operator):
 
 
 def _safe_bounds(b) -> tuple[float, float]:
-    if bk.is_torch(b):
-        eps = bk._torch().finfo(b.dtype).eps
-    else:
-        eps = float(np.finfo(b.dtype).eps)
+    eps = bk.eps_of(b)
     return (1e-100, 1e100) if eps < 1e-10 else (1e-15, 1e15)
 
 
@@ -271,12 +277,6 @@ def make_system(A: Any, b: Any, x0: Any = None, *, M: Any = None, rtol: float = 
                         bnorm=bnorm, M=Mop, k=k, rtol=rtol, atol=atol, tol=tol,
                         maxiter=resolve_maxiter(maxiter, n), scale=scale, source=A,
                         device=bk.device_of(b))
-
-
-def _eps(x) -> float:
-    if bk.is_torch(x):
-        return bk._torch().finfo(x.dtype).eps
-    return float(np.finfo(x.dtype).eps)
 
 
 def _upcast(x):

@@ -215,17 +215,10 @@ class Solver:
         return self.impl.solve(system, callback=callback)
 
     def _columns(self, system, callback) -> SolveResult:
-        from .linsys import LinearSystem
         import numpy as np
         xs, cols, hist = [], [], []
         for j in range(system.k):
-            sub = LinearSystem(A=system.A, b=system.b[:, j],
-                               x0=None if system.x0 is None else system.x0[:, j],
-                               xp=system.xp, n=system.n, backend=system.backend,
-                               dtype=system.dtype, bnorm=float(system.bnorm[j]), M=system.M,
-                               rtol=system.rtol, atol=system.atol, tol=float(system.tol[j]),
-                               maxiter=system.maxiter, source=system.source,
-                               device=system.device)
+            sub = system.column(j)
             r = self.impl.solve(sub, callback=callback)
             xs.append(r.x)
             cols.append({"status": r.status, "iterations": r.iterations,

@@ -246,7 +246,7 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
     t0 = time.perf_counter()
     A, b = system.matvec, system.b
     Mf = _apply(M if M is not None else system.M)
-    n, k = system.n, system.k
+    k = system.k
     maxiter = system.maxiter
     tol = np.asarray(system.tol, dtype=np.float64)
     if refresh_every is None:
@@ -288,7 +288,7 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
             tn = bk.column_norms(r_true)
             if system.low_precision:
                 for j in np.flatnonzero(claim):
-                    sub = _column_system(system, j)
+                    sub = system.column(j)
                     precise = sub.precise_residual_norm(x[:, j])
                     if precise is not None:
                         tn[j] = max(tn[j], precise)
@@ -386,11 +386,6 @@ def pcg_block(system: LinearSystem, *, M: Any = None, callback: Callable | None 
     return SolveResult(x=x, status=worst, iterations=int(its.max()), residuals=history,
                        time=time.perf_counter() - t0, method=method,
                        stats={"matvecs": matvecs, "columns": cols, "batch": k})
-
-
-def _column_system(system, j):
-    from dataclasses import replace
-    return replace(system, b=system.b[:, j], x0=None, k=None)
 
 
 def cg_result(A: Any, b: Any, x0: Any = None, *, rtol: float = 1e-5, atol: float = 0.0,

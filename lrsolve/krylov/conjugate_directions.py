@@ -44,13 +44,6 @@ def identity_direction(r):
     return r
 
 
-def _eps(b) -> float:
-    import numpy as np
-    if bk.is_torch(b):
-        return bk._torch().finfo(b.dtype).eps
-    return float(np.finfo(b.dtype).eps)
-
-
 def _finite(v: float) -> bool:
     return math.isfinite(v)
 
@@ -81,12 +74,12 @@ def conjugate_directions_system(system: LinearSystem, direction: Callable | None
                          "shape (n, k) use method='cg'/'pcg-*' or solve column by column")
     maxiter = system.maxiter if maxiter is None else int(maxiter)
     if refresh_every is None:
-        refresh_every = 50 if _eps(b) < 1e-10 else 10
+        refresh_every = 50 if bk.eps_of(b) < 1e-10 else 10
     tol = system.tol
     if rtol is not None or atol is not None:
         tol = max((system.rtol if rtol is None else float(rtol)) * system.bnorm,
                   system.atol if atol is None else float(atol))
-    monitor = Monitor(tol, floor=math.sqrt(_eps(b)) * system.bnorm)
+    monitor = Monitor(tol, floor=math.sqrt(bk.eps_of(b)) * system.bnorm)
     if system.bnorm == 0.0:
         return SolveResult(x=bk.zeros_like(b), status=Status.CONVERGED, iterations=0,
                            residuals=[0.0], detail=ZERO_RHS, time=time.perf_counter() - t0,

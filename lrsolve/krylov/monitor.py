@@ -20,18 +20,10 @@ from __future__ import annotations
 
 import math
 
+from ..backend import eps_of
 from ..result import Status
 
 __all__ = ["Monitor", "curvature_status", "eps_of"]
-
-
-def eps_of(x) -> float:
-    """Machine epsilon of an array's dtype (its real part)."""
-    import numpy as np
-    from .. import backend as bk
-    if bk.is_torch(x):
-        return bk._torch().finfo(x.dtype).eps
-    return float(np.finfo(x.dtype).eps)
 
 
 def curvature_status(value) -> Status | None:

@@ -107,7 +107,6 @@ class SparseOperator(Operator):
 
     def rmatvec(self, x):
         if self.backend == "torch":
-            torch = _torch()
             At = self.A.to_sparse_coo().transpose(0, 1)
             if self.A.is_complex():
                 At = At.conj()
