@@ -9,7 +9,6 @@ needs a GPU to import.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -101,46 +100,86 @@ def _sync(backend):
         cupy.cuda.Device().synchronize()
 
 
+def _time(fn, backend, repeat=3):
+    """Best of ``repeat`` wall-clock timings of ``fn()`` with device synchronisation."""
+    best = float("inf")
+    for _ in range(repeat):
+        _sync(backend)
+        t0 = time.perf_counter()
+        fn()
+        _sync(backend)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def check_multigrid(label, backend, device, cases=((3, 256), (2, 4096)), rtol=1e-6):
     """pcg-mg (geometric multigrid, setup + solve) beside plain CG on the GPU backend:
-    3D 256^3 and 2D 4096^2 Poisson, float64, random b.  Runs on torch-CPU too (small
+    3D 256^3 and 2D 4096^2 Poisson, random b; float64 (and a float32 pcg-mg row).
+    Each row also gives the time of one operator application and of one multigrid
+    cycle, so the solve time can be read in work units.  Runs on torch-CPU too (small
     cases), which is how the code path is tested without a GPU."""
     from lrsolve.multigrid import GMG
     rows = []
     for dim, n in cases:
-        P = lr.problems.poisson(n, dim, rhs="random", seed=0, backend=backend, device=device)
         small = lr.problems.poisson(8, dim, rhs="random", seed=0, backend=backend, device=device)
         lr.solve(small.A, small.b, method="pcg-mg", rtol=rtol)     # warm-up
-        lr.solve(P.A, P.b, method="cg", rtol=rtol, maxiter=3)
         timings = {}
-        for method in ("pcg-mg", "cg"):
+        variants = [("pcg-mg", np.float64, {}), ("pcg-mg", np.float32, {}),
+                    ("cg", np.float64, {})]
+        if backend == "torch" and device != "cpu":
+            variants.insert(1, ("pcg-mg-eager", np.float64, {"cuda_graph": False}))
+        for method, dtype, gmg_options in variants:
+            P = lr.problems.poisson(n, dim, rhs="random", seed=0, backend=backend, device=device,
+                                    dtype=dtype)
+            tol = rtol if dtype == np.float64 else 1e-5
+            lr.solve(P.A, P.b, method="cg", rtol=tol, maxiter=3)   # warm-up (kernels, caches)
             _sync(backend)
             t0 = time.perf_counter()
-            if method == "pcg-mg":
-                M = GMG(P.A)
+            if method.startswith("pcg-mg"):
+                M = GMG(P.A, **gmg_options)
                 _sync(backend)
                 setup = time.perf_counter() - t0
-                r = lr.solve(P.A, P.b, method="cg", M=M, rtol=rtol)
+                r = lr.solve(P.A, P.b, method="cg", M=M, rtol=tol)
             else:
-                setup = 0.0
-                r = lr.solve(P.A, P.b, method="cg", rtol=rtol, maxiter=20 * n)
+                M, setup = None, 0.0
+                r = lr.solve(P.A, P.b, method="cg", rtol=tol, maxiter=20 * n)
             _sync(backend)
             elapsed = time.perf_counter() - t0
-            timings[method] = elapsed
+            # the same solve again: the device data of the hierarchy is built on first use
+            if M is not None:
+                warm = _time(lambda: lr.solve(P.A, P.b, method="cg", M=M, rtol=tol), backend, 2)
+                cycle = _time(lambda: M @ P.b, backend)
+            else:
+                warm, cycle = elapsed, float("nan")
+            apply_A = _time(lambda: P.A @ P.b, backend)
+            timings[(method, np.dtype(dtype).name)] = elapsed
             res = P.b - P.A @ r.x
             true_rel = float(bk.norm(res) / bk.norm(P.b))
             rows.append(dict(backend=label, format=f"{method}-{dim}D{n}",
-                             dtype=str(getattr(r.x, "dtype", "")).removeprefix("torch."),
-                             rtol=rtol, iterations=r.iterations, converged=r.converged,
-                             true_relres=true_rel, seconds=elapsed, setup_seconds=setup,
+                             dtype=np.dtype(dtype).name, rtol=tol, iterations=r.iterations,
+                             converged=r.converged, true_relres=true_rel, seconds=elapsed,
+                             setup_seconds=setup, warm_seconds=warm, apply_A_seconds=apply_A,
+                             cycle_seconds=cycle, work_units=warm / apply_A,
                              max_err_vs_cpu=float("nan"),
+                             cuda_graph=bool(M is not None and M._graphs),
+                             graph_error=None if M is None else M.graph_error,
                              cells_per_second=float(n ** dim / elapsed),
                              same_device=str(bk.device_of(r.x)) == str(bk.device_of(P.b))))
-        rows[-2]["speedup_vs_cg"] = timings["cg"] / timings["pcg-mg"]
+            del P, M, r, res
+        cg_time = timings[("cg", "float64")]
+        for row in rows[-len(variants):-1]:
+            row["speedup_vs_cg"] = cg_time / row["seconds"]
+            row["warm_speedup_vs_cg"] = cg_time / row["warm_seconds"]
     return rows
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="folder for gpu_check.json "
+                        "(default benchmarks/results)")
+    parser.add_argument("--skip-tests", action="store_true", help="do not run the pytest part")
+    args = parser.parse_args(argv)
     rows = []
     skipped = []
     for label, backend, device in _backends():
@@ -158,10 +197,12 @@ def main() -> int:
             except Exception as exc:  # report, do not hide the other rows
                 skipped.append(("dcdm-cuda", f"{type(exc).__name__}: {exc}"))
     # CG unit tests on the GPU backends (the CuPy ones skip without a device).
-    import pytest
     root = Path(__file__).resolve().parents[1]
-    test_rc = pytest.main(["-q", "-x", str(root / "tests" / "krylov" / "test_cg.py"), "-k",
-                           "torch or cupy"])
+    test_rc = 5
+    if not args.skip_tests:
+        import pytest
+        test_rc = pytest.main(["-q", "-x", str(root / "tests" / "krylov" / "test_cg.py"), "-k",
+                               "torch or cupy"])
     head = f"{'backend':<11} {'format':<14} {'dtype':<8} {'iters':>6} {'conv':>5} {'true relres':>12} {'err vs cpu':>11} {'sec':>7}"
     print(head)
     print("-" * len(head))
@@ -169,14 +210,28 @@ def main() -> int:
         print(f"{r['backend']:<11} {r['format']:<14} {r['dtype']:<8} {r['iterations']:>6} "
               f"{str(r['converged']):>5} {r['true_relres']:>12.2e} {r['max_err_vs_cpu']:>11.2e} "
               f"{r['seconds']:>7.3f}"
+              + (f"  setup {r['setup_seconds']:.3f} warm {r['warm_seconds']:.3f} "
+                 f"A {1e3 * r['apply_A_seconds']:.2f} ms cycle {1e3 * r['cycle_seconds']:.2f} ms "
+                 f"{r['work_units']:.0f} WU" if "warm_seconds" in r else "")
               + (f"  {r['speedup_vs_cg']:.1f}x vs CG" if "speedup_vs_cg" in r else ""))
+    for r in rows:
+        if r.get("graph_error"):
+            print(f"{r['backend']} {r['format']}: CUDA graph not used: {r['graph_error']}")
     for label, why in skipped:
         print(f"{label:<11} skipped: {why}")
     print(f"pytest (GPU-parametrised CG tests): exit {int(test_rc)}")
-    out = root / "benchmarks" / "results"
+    from lrsolve.io import save_json
+    out = Path(args.out) if args.out else root / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu_check.json").write_text(json.dumps({"rows": rows, "skipped": skipped,
-                                                     "pytest_exit": int(test_rc)}, indent=1))
+    device_name = None
+    try:
+        import torch
+        device_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    save_json(out / "gpu_check.json", {"command": "python benchmarks/gpu_check.py",
+                                        "device": device_name, "rows": rows,
+                                        "skipped": skipped, "pytest_exit": int(test_rc)})
     # Every solve converges, and none claims a convergence its true residual (recomputed
     # in float64 from the returned x) does not have.
     honest = all(r["true_relres"] <= 2.0 * r["rtol"] for r in rows if r["converged"])

@@ -75,6 +75,13 @@ class GMG:
         numba threads of the NumPy kernels (default 1: see
         ``lrsolve.operators._grid_kernels.DEFAULT_THREADS``).
 
+    cuda_graph : bool, optional
+        torch on a CUDA device: record one cycle (per input shape and dtype) as a CUDA
+        graph on first use and replay it, so that the cycle's many small kernels on the
+        coarse levels cost no Python or launch overhead.  ``None`` (default) does this on
+        CUDA and falls back to plain execution - recording why in ``graph_error`` - if
+        the capture fails; ``False`` never does.
+
     Attributes
     ----------
     levels : list of Level
@@ -96,9 +103,14 @@ class GMG:
                  presmooth: int = 2, postsmooth: int = 2, coarse_size: int = 1000,
                  max_levels: int | None = None, omega: float | None = None,
                  chebyshev_ratio: float | None = None, threads: int | None = None,
-                 interpolation: str = "constant"):
+                 interpolation: str = "constant", cuda_graph: bool | None = None):
         t0 = time.perf_counter()
         self.threads = threads
+        if cuda_graph not in (None, True, False):
+            raise ValueError(f"cuda_graph must be None, True or False, got {cuda_graph!r}")
+        self.cuda_graph = cuda_graph
+        self._graphs: dict = {}
+        self.graph_error: str | None = None
         if interpolation not in ("constant", "linear"):
             raise ValueError(f"interpolation must be 'constant' or 'linear', got "
                              f"{interpolation!r}")
@@ -202,6 +214,7 @@ class GMG:
             op = coarse
         self.levels[-1].op = op
         self.levels[-1].cache.pop("device", None)
+        self._graphs.clear()   # recorded graphs point at the old level data
         self._coarse_inverse()
         self.A = self.levels[0].op
         self.update_time = time.perf_counter() - t0
@@ -260,9 +273,48 @@ class GMG:
         N = self.shape[0]
         if r.ndim not in (1, 2) or r.shape[0] != N:
             raise ValueError(f"r must have shape ({N},) or ({N}, k), got {tuple(r.shape)}")
+        if self._graph_wanted(r):
+            out = self._graph_matvec(r)
+            if out is not None:
+                return out
         return self._apply(r, lambda b: self._cycle(0, b, None, self.cycle))
 
     rmatvec = matvec
+
+    def _graph_wanted(self, r) -> bool:
+        return (self.cuda_graph is not False and self.graph_error is None
+                and bk.is_torch(r) and r.device.type == "cuda" and not r.requires_grad)
+
+    def _graph_matvec(self, r):
+        """``matvec`` by replaying a recorded CUDA graph (recorded on first use per shape,
+        dtype and device); None when recording failed (then ``graph_error`` says why)."""
+        torch = bk._torch()
+        key = (tuple(r.shape), str(r.dtype), str(r.device))
+        entry = self._graphs.get(key)
+        if entry is None:
+            def cycle(b):
+                return self._cycle(0, b, None, self.cycle)
+            try:
+                static_in = r.detach().clone()
+                side = torch.cuda.Stream(device=r.device)
+                side.wait_stream(torch.cuda.current_stream(r.device))
+                with torch.cuda.stream(side):     # warm-up: builds the device caches
+                    for _ in range(2):
+                        self._apply(static_in, cycle)
+                torch.cuda.current_stream(r.device).wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_out = self._apply(static_in, cycle)
+                entry = (graph, static_in, static_out)
+                self._graphs[key] = entry
+            except Exception as exc:   # capture unsupported here: run the cycle directly
+                self.graph_error = f"{type(exc).__name__}: {exc}"
+                self._graphs.clear()
+                return None
+        graph, static_in, static_out = entry
+        static_in.copy_(r)
+        graph.replay()
+        return static_out.clone()
 
     def cycle_from(self, b, x):
         """One cycle for ``A x = b`` started from ``x`` (returns the new iterate)."""

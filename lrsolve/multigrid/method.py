@@ -5,7 +5,8 @@ Both follow the method protocol of :mod:`lrsolve.solvers`: the hierarchy is buil
 system, ``update(A_new)`` re-coarsens the new coefficients on the kept structure
 (:meth:`GMG.update`).  Options: those of :class:`~lrsolve.multigrid.GMG` (``cycle``,
 ``smoother``, ``presmooth``, ``postsmooth``, ``coarse_size``, ``max_levels``, ``omega``,
-``chebyshev_ratio``, ``threads``) or ``M=`` a GMG built by the caller.
+``chebyshev_ratio``, ``threads``, ``interpolation``, ``cuda_graph``) or ``M=`` a GMG built
+by the caller.
 
 A floating region (pure Neumann, or enclosed by solid cells) makes ``A`` singular: the
 right-hand side must be orthogonal to the constants on that region.  Both methods check
@@ -28,7 +29,7 @@ from .gmg import GMG
 __all__ = ["MGMethod", "PCGMGMethod", "check_compatible"]
 
 _GMG_OPTIONS = ("cycle", "smoother", "presmooth", "postsmooth", "coarse_size", "max_levels",
-                "omega", "chebyshev_ratio", "threads", "interpolation")
+                "omega", "chebyshev_ratio", "threads", "interpolation", "cuda_graph")
 
 
 def check_compatible(op, b, rtol: float) -> None:
@@ -83,6 +84,7 @@ class PCGMGMethod(_MGBase):
             res.x = self.grid.project_null(res.x)
         res.stats["levels"] = len(self.gmg.levels)
         res.stats["work_per_cycle"] = self.gmg.work_per_cycle()
+        res.stats["cuda_graph"] = bool(self.gmg._graphs)
         return res
 
 
