@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import backend as bk
 from ..operators.grid import GridOperator, as_grid_operator, sliced_apply
+from .transfer import gather_axis as _gather_xp, prolong, restrict
 from .hierarchy import (Level, _boundary_geometry, axis_tables, build_structure,
                         coarsen_operator, prolongation_weights)
 
@@ -531,12 +532,7 @@ class GMG:
     def _restrict(self, l, r):
         level = self.levels[l]
         if self.backend != "numpy":
-            data = self._device_level(l)
-            src = r * data["pw"] if data["pw"] is not None else r
-            for ax in (2, 1, 0):
-                if data["restrict"][ax] is not None:
-                    src = _gather_xp(src, data["restrict"][ax], ax)
-            return src
+            return restrict(self._device_level(l), r)
         from ._kernels import kernels
         K = kernels()
         shape = list(r.shape)
@@ -563,12 +559,7 @@ class GMG:
     def _prolong_add(self, l, e, x):
         level = self.levels[l]
         if self.backend != "numpy":
-            data = self._device_level(l)
-            for ax in (0, 1, 2):
-                if data["prolong"][ax] is not None:
-                    e = _gather_xp(e, data["prolong"][ax], ax)
-            if data["pw"] is not None:
-                e = e * data["pw"]
+            e = prolong(self._device_level(l), e)
             return e if x is None else x + e
         from ._kernels import kernels
         K = kernels()
@@ -724,20 +715,3 @@ class GMG:
         else:
             self._xp_dtype = r.dtype
             self._xp_device = bk.device_of(r)
-
-
-def _gather_xp(src, taps, ax):
-    """``dst[.., K, ..] = sum_t W_t[K] * src[.., idx_t[K], ..]`` along grid axis ``ax`` of a
-    batched ``(k, n0, n1, n2)`` array (torch or CuPy)."""
-    axis = ax + 1
-    shape = [1, 1, 1, 1]
-    out = None
-    for idx, w in taps:
-        shape[axis] = -1
-        if bk.is_torch(src):
-            g = src.index_select(axis, idx)
-        else:  # pragma: no cover - needs a GPU
-            g = src.take(idx, axis=axis)
-        term = w.reshape(shape) * g
-        out = term if out is None else out + term
-    return out
