@@ -115,7 +115,8 @@ class TorchHierarchy:
         self.device = torch.device(device)
         self.gmg = gmg
         self.dim = gmg.levels[0].op.dim
-        self.grid_shapes = [tuple(lv.op.grid_shape) for lv in gmg.levels]
+        # coarse levels are built on the 3-D embedding; report the user-dimension shapes
+        self.grid_shapes = [tuple(lv.shape3[3 - self.dim:]) for lv in gmg.levels]
         self.singular = bool(gmg.levels[0].op.singular)
         self.levels = [self._level(l) for l in range(len(gmg.levels))]
 
