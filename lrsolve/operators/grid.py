@@ -189,9 +189,11 @@ class GridOperator(LinearOperatorBase):
         scalar_shift = np.isscalar(shift) or np.ndim(shift) == 0
         vectors = _face_vectors(f3)
         if vectors is not None and solid is None and scalar_shift:
-            # uniform layout: a cell has no open face only if every axis gives it none
+            # uniform layout: the diagonal is the sum over the axes of each axis's face sum,
+            # so every cell has an open face when the smallest such sums add up to > 0
+            # (an embedded axis of a 2D grid contributes zeros)
             sums = [v[:-1] + v[1:] for v in vectors]
-            if min(float(s.min()) for s in sums) > 0 or float(shift) > 0:
+            if sum(float(s.min()) for s in sums) > 0 or float(shift) > 0:
                 self.shift_value = float(shift)
                 self.active = np.broadcast_to(True, self.grid_shape)
                 self.unknowns = N
@@ -405,12 +407,15 @@ class GridOperator(LinearOperatorBase):
             return x
         if bk.is_torch(x):
             torch = bk._torch()
+            # 1 / region size, 0 for the non-floating label 0: cached on the device, so
+            # that no host-to-device copy happens here (a recorded CUDA graph allows none)
+            ckey = ("inv_sizes", str(x.dtype), str(x.device))
+            if ckey not in self._cache:
+                self._cache[ckey] = torch.as_tensor(np.concatenate([[0.0], 1.0 / sizes]),
+                                                    dtype=x.dtype, device=x.device)
             sums = torch.zeros(sizes.size + 1, dtype=x.dtype, device=x.device)
             sums.index_add_(0, lab, x)
-            means = sums / torch.as_tensor(np.concatenate([[1.0], sizes]), dtype=x.dtype,
-                                           device=x.device)
-            means[0] = 0
-            return x - means[lab]
+            return x - (sums * self._cache[ckey])[lab]
         xp = bk.namespace(x)
         if bk.is_cupy(x):  # pragma: no cover - needs a GPU
             import cupy
