@@ -131,7 +131,10 @@ def check_multigrid(label, backend, device, cases=((3, 256), (2, 4096)), rtol=1e
         for method, dtype, gmg_options in variants:
             P = lr.problems.poisson(n, dim, rhs="random", seed=0, backend=backend, device=device,
                                     dtype=dtype)
-            tol = rtol if dtype == np.float64 else 1e-5
+            # float32: 1e-5 in 3D; the 2D 4096^2 integer-stencil system (condition ~7e6)
+            # cannot be resolved to better than ~3e-4 in float32 (measured on an H200: CG
+            # and pcg-mg both stall there), so 1e-3 is what it can honestly meet
+            tol = rtol if dtype == np.float64 else (1e-5 if dim == 3 else 1e-3)
             lr.solve(P.A, P.b, method="cg", rtol=tol, maxiter=3)   # warm-up (kernels, caches)
             _sync(backend)
             t0 = time.perf_counter()

@@ -148,8 +148,23 @@ class GMG:
         self.backend = op.backend
         self.device = op.device
         self._build(op)
+        self._to_device()
         self.setup_time = time.perf_counter() - t0
         self.update_time = 0.0
+
+    def _to_device(self) -> None:
+        """torch / CuPy: move every level's data (faces, diagonals, transfer tables,
+        coarse inverse) to the operator's device now, in the operator's dtype, so that the
+        setup (and ``update``) time includes it and the first cycle does no host work."""
+        if self.backend == "numpy":
+            return
+        probe = bk.asarray(np.zeros(1, dtype=self.dtype), backend=self.backend,
+                           device=self.device)
+        self._prepare(probe)
+        for l in range(len(self.levels)):
+            self._device_level(l)
+        if self.backend == "torch" and probe.device.type == "cuda":
+            bk._torch().cuda.synchronize(probe.device)
 
     # -- setup ----------------------------------------------------------------------
     def _build(self, op: GridOperator) -> None:
@@ -217,6 +232,7 @@ class GMG:
         self.levels[-1].cache.pop("device", None)
         self._graphs.clear()   # recorded graphs point at the old level data
         self._coarse_inverse()
+        self._to_device()
         self.A = self.levels[0].op
         self.update_time = time.perf_counter() - t0
         return self

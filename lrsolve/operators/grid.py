@@ -176,7 +176,10 @@ class GridOperator(LinearOperatorBase):
         self.spacing = tuple(spacing)
         self.backend = backend
         self.device = device if device is not None else "cpu"
-        self.dtype = np.dtype(dtype)
+        try:   # a NumPy or a backend (torch) dtype
+            self.dtype = np.dtype(bk._numpy_dtype(dtype))
+        except TypeError:
+            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
         N = int(np.prod(shape))
         self.shape = (N, N)
         self.shape3 = _embed(self.grid_shape)
@@ -288,13 +291,36 @@ class GridOperator(LinearOperatorBase):
         if key not in self._cache:
             conv = lambda a: bk.asarray(np.array(a, dtype=np.float64, copy=True),
                                         backend=self.backend, device=device, dtype=dtype)
-            faces = []
+            faces, faces64 = [], []
             for ax, f in enumerate(self._f3):
                 # keep broadcast faces small: collapse zero-stride axes to length 1
                 compact = f[tuple(slice(0, 1) if st == 0 else slice(None) for st in f.strides)]
                 faces.append(conv(compact))
-            self._cache[key] = {"faces": faces, "diag": conv(self._diag3),
-                                "inv_diag": conv(1.0 / self._diag3)}
+                faces64.append(bk.asarray(np.array(compact, dtype=np.float64, copy=True),
+                                          backend=self.backend, device=device,
+                                          dtype=np.float64))
+            if self._diag_cache is None and self.kernel_args[0].ndim == 1:
+                # uniform layout: sum the face vectors on the device (the same additions,
+                # in the same order, as _diag3) instead of building the grid-sized
+                # diagonal on the host and copying it over
+                d = None
+                for ax, f in enumerate(faces64):
+                    n = self.shape3[ax]
+                    # a constant face array was collapsed to length 1 along its axis too
+                    lo, hi = (f, f) if f.shape[ax] == 1 else (_range(f, 0, n, ax),
+                                                               _range(f, 1, n + 1, ax))
+                    d = lo if d is None else d + lo
+                    d = d + hi
+                d = d + float(self.shift_value)
+                d = bk.asarray(d, backend=self.backend, device=device, dtype=np.float64)
+                if tuple(d.shape) != self.shape3:
+                    d = d + bk.asarray(np.zeros(self.shape3), backend=self.backend,
+                                       device=device, dtype=np.float64)
+                diag = bk.asarray(d, backend=self.backend, device=device, dtype=dtype)
+                inv_diag = bk.asarray(1.0 / d, backend=self.backend, device=device, dtype=dtype)
+            else:
+                diag, inv_diag = conv(self._diag3), conv(1.0 / self._diag3)
+            self._cache[key] = {"faces": faces, "diag": diag, "inv_diag": inv_diag}
         return self._cache[key]
 
     # -- structure ----------------------------------------------------------------------

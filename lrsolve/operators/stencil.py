@@ -236,7 +236,10 @@ class PoissonStencil(Operator):
         self.shift_value = shift
         self.backend = backend
         self.device = device if device is not None else "cpu"
-        self.dtype = np.dtype(dtype)
+        try:   # a NumPy or a backend (torch) dtype
+            self.dtype = np.dtype(bk._numpy_dtype(dtype))
+        except TypeError:
+            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
         # The torch tensor itself (not a copy), so lrsolve.autodiff can send gradients to it.
         self.coefficient_tensor = coefficient if bk.is_torch(coefficient) else None
         if coefficient is None or np.isscalar(coefficient):
