@@ -112,6 +112,7 @@ class GMG:
         self.cuda_graph = cuda_graph
         self._graphs: dict = {}
         self.graph_error: str | None = None
+        self.graph_info: dict = {"captured": 0, "replayed": 0}
         if interpolation not in ("constant", "linear"):
             raise ValueError(f"interpolation must be 'constant' or 'linear', got "
                              f"{interpolation!r}")
@@ -299,8 +300,12 @@ class GMG:
     rmatvec = matvec
 
     def _graph_wanted(self, r) -> bool:
-        return (self.cuda_graph is not False and self.graph_error is None
-                and bk.is_torch(r) and r.device.type == "cuda" and not r.requires_grad)
+        if not (self.cuda_graph is not False and self.graph_error is None and bk.is_torch(r)):
+            return False
+        if r.device.type != "cuda" or r.requires_grad:
+            self.graph_info["skipped"] = (f"r on {r.device}, requires_grad={r.requires_grad}")
+            return False
+        return True
 
     def _graph_matvec(self, r):
         """``matvec`` by replaying a recorded CUDA graph (recorded on first use per shape,
@@ -324,6 +329,7 @@ class GMG:
                     static_out = self._apply(static_in, cycle)
                 entry = (graph, static_in, static_out)
                 self._graphs[key] = entry
+                self.graph_info["captured"] += 1
             except Exception as exc:   # capture unsupported here: run the cycle directly
                 self.graph_error = f"{type(exc).__name__}: {exc}"
                 self._graphs.clear()
@@ -331,6 +337,7 @@ class GMG:
         graph, static_in, static_out = entry
         static_in.copy_(r)
         graph.replay()
+        self.graph_info["replayed"] += 1
         return static_out.clone()
 
     def cycle_from(self, b, x):

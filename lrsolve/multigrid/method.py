@@ -85,6 +85,7 @@ class PCGMGMethod(_MGBase):
         res.stats["levels"] = len(self.gmg.levels)
         res.stats["work_per_cycle"] = self.gmg.work_per_cycle()
         res.stats["cuda_graph"] = bool(self.gmg._graphs)
+        res.stats["cuda_graph_info"] = dict(self.gmg.graph_info)
         if self.gmg.graph_error:
             res.stats["cuda_graph_error"] = self.gmg.graph_error
         return res
