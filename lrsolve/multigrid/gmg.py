@@ -203,9 +203,7 @@ class GMG:
                              "smaller coarse_size")
         Ac = coarse.to_csr(backend="numpy").toarray()
         if self.levels[-1].op.singular:
-            w, V = np.linalg.eigh(Ac)
-            keep = w > w.max() * 1e-10
-            inv = (V[:, keep] / w[keep]) @ V[:, keep].T
+            inv = _pseudo_inverse(Ac, coarse)
         else:
             inv = sla.cho_solve(sla.cho_factor(Ac), np.eye(Ac.shape[0]))
         self.coarse_inverse = 0.5 * (inv + inv.T)
@@ -738,3 +736,28 @@ class GMG:
         else:
             self._xp_dtype = r.dtype
             self._xp_device = bk.device_of(r)
+
+
+def _pseudo_inverse(Ac: np.ndarray, op) -> np.ndarray:
+    """The pseudo-inverse of the singular coarsest matrix.  Its null space is spanned by
+    the indicator vectors ``v_c`` (normalised) of the floating regions, so
+    ``A + a V V^T`` is SPD and ``A^+ = (A + a V V^T)^{-1} - V V^T / a``: one Cholesky
+    factorisation (several times cheaper than the eigendecomposition, which remains the
+    fallback when the region indicators do not span the null space)."""
+    import scipy.linalg as sla
+    labels, sizes = op.floating_components()
+    if sizes.size:
+        V = np.zeros((Ac.shape[0], sizes.size))
+        rows = np.flatnonzero(labels)
+        V[rows, labels[rows] - 1] = 1.0 / np.sqrt(sizes[labels[rows] - 1])
+        scale = float(np.abs(Ac).max())
+        if np.abs(Ac @ V).max() <= 1e-12 * scale:
+            a = float(np.max(np.diag(Ac)))
+            try:
+                inv = sla.cho_solve(sla.cho_factor(Ac + a * (V @ V.T)), np.eye(Ac.shape[0]))
+                return inv - (V @ V.T) / a
+            except np.linalg.LinAlgError:
+                pass
+    w, Q = np.linalg.eigh(Ac)
+    keep = w > w.max() * 1e-10
+    return (Q[:, keep] / w[keep]) @ Q[:, keep].T
