@@ -207,7 +207,7 @@ def test_as_generator_reproducible_and_leaves_global_state():
 
 # Files that still write without lrsolve.io (owned by other engineers; remove an entry when
 # its writes go through atomic_save / save_json / save_figure).
-_PENDING_WRITERS = {"lrsolve/bench/optimize.py", "lrsolve/petsc/bench.py"}
+_PENDING_WRITERS: set = set()
 
 
 def test_every_package_write_goes_through_atomic_save():

@@ -24,7 +24,6 @@ cyipopt is used when importable (``--ipopt``); it is not a dependency.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -35,6 +34,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import OptimizeResult
+
+from ..io import save_figure, save_json
 
 __all__ = ["main"]
 
@@ -443,7 +444,7 @@ def _plot(results, path_prefix):
             ax.legend(fontsize=8)
         fig.suptitle("AdaSketch-Newton: KKT residual vs iteration")
         fig.tight_layout()
-        fig.savefig(path_prefix + "_convergence.png", dpi=110)
+        save_figure(path_prefix + "_convergence.png", fig, dpi=110)
         plt.close(fig)
     pde = results.get("pde")
     if pde:
@@ -467,7 +468,7 @@ def _plot(results, path_prefix):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path_prefix + "_pde.png", dpi=110)
+        save_figure(path_prefix + "_pde.png", fig, dpi=110)
         plt.close(fig)
 
 
@@ -532,8 +533,7 @@ def main(argv=None) -> int:
     if "convergence" in args.sections:
         results["convergence"] = run_convergence(args)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out + ".json", "w") as fh:
-        json.dump(results, fh, indent=1, default=float)
+    save_json(args.out + ".json", results, default=float)
     _plot(results, args.out)
     print(f"wrote {args.out}.json and plots")
     return 0

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import save_figure, save_json
 from ._base import petsc
 
 SOLVERS = ("lrsolve-hypre", "lrsolve-matfree-hypre", "lrsolve-pcg-mg", "lrsolve-gmg-pc",
@@ -234,7 +235,7 @@ def plot(result: dict, path: Path) -> None:
     ax.set_title(f"3D Poisson on {result['ranks']} ranks, rtol {result['rtol']:g}")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(path, fig, dpi=110)
     plt.close(fig)
 
 
@@ -267,7 +268,7 @@ def main(argv=None) -> int:
         name = args.name or f"petsc_weak_{comm.getSize()}"
         if rank0:
             out.mkdir(parents=True, exist_ok=True)
-            (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+            save_json(out / f"{name}.json", result)
             print(json.dumps(result, indent=1))
         return 0
     if len(args.dims) != 1:
@@ -278,7 +279,7 @@ def main(argv=None) -> int:
         print(format_table(result))
         out.mkdir(parents=True, exist_ok=True)
         name = args.name or f"petsc_poisson_{comm.getSize()}"
-        (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+        save_json(out / f"{name}.json", result)
         plot(result, out / f"{name}.png")
         print(f"\nwrote {out / (name + '.json')} and {out / (name + '.png')}")
     return 0
