@@ -153,6 +153,31 @@ class GridOperator(LinearOperatorBase):
         self.coefficient = k
         self.mask = solid
 
+    def to(self, backend: str | None = None, *, device=None, dtype=None) -> "GridOperator":
+        """The same operator with ``A @ x`` on another backend / device / dtype (the face
+        weights, mask and shift are shared, not recomputed): build on the host, solve on
+        a GPU with ``A.to("torch", device="cuda")``.
+
+        >>> import numpy as np, lrsolve as lr
+        >>> A = lr.problems.poisson(n=(6, 5), dim=2, mask=np.eye(6, 5, dtype=bool)).A
+        >>> T = A.to("torch")
+        >>> x = np.arange(30.0)
+        >>> bool(np.allclose(T @ lr.backend.asarray(x, backend="torch"), A @ x))
+        True
+        """
+        backend = self.backend if backend is None else backend
+        if backend not in ("numpy", "torch", "cupy"):
+            raise ValueError(f"backend must be 'numpy', 'torch' or 'cupy', got {backend!r}")
+        if device is None and backend == self.backend:
+            device = self.device
+        op = GridOperator.from_faces(
+            self.grid_shape, list(self.faces), spacing=self.spacing, bc=self.bc,
+            shift=self.shift_value, mask=self.mask, backend=backend, device=device,
+            dtype=self.dtype if dtype is None else dtype)
+        op.coefficient = self.coefficient
+        op.threads = self.threads
+        return op
+
     # -- construction from face weights (also used for coarse multigrid levels) -------
     @classmethod
     def from_faces(cls, grid_shape: tuple, faces: list, *, spacing: tuple, bc: dict,

@@ -110,3 +110,28 @@ def test_bad_mask_dtype_and_backend_mix(rng):
         GridOperator((4, 4)) @ torch.zeros(16, dtype=torch.float64)
     with pytest.raises(TypeError, match="grid operator"):
         as_grid_operator(GridOperator((4, 4)).to_csr())
+
+def test_to_moves_the_operator_between_backends_and_dtypes():
+    """``A.to(...)`` keeps the operator (faces, mask, Neumann sides, shift, null space)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    shape = (12, 10, 8)
+    mask = np.zeros(shape, bool)
+    mask[4:7, 3:6, 2:5] = True
+    x = rng.standard_normal(int(np.prod(shape)))
+    for kw in (dict(coefficient=np.exp(rng.standard_normal(shape)), mask=mask,
+                    bc={"x-": "neumann"}), dict(bc="neumann"), dict(shift=2.0)):
+        A = lr.problems.poisson(n=shape, dim=3, **kw).A
+        ref = A @ x
+        T = A.to("torch")
+        assert T.backend == "torch" and T.dtype == np.float64
+        assert np.abs(T @ torch.as_tensor(x) - torch.as_tensor(ref)).max() <= 1e-13 * np.abs(ref).max()
+        T32 = A.to("torch", dtype=torch.float32)
+        assert T32.dtype == np.float32
+        y = (T32 @ torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+        assert np.abs(y - ref).max() <= 1e-5 * np.abs(ref).max()
+        assert T.singular == A.singular and np.array_equal(T.active, A.active)
+        back = T.to("numpy")
+        assert np.array_equal(back @ x, ref)
+    with pytest.raises(ValueError, match="backend"):
+        A.to("jax")
