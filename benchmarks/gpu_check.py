@@ -176,12 +176,74 @@ def check_multigrid(label, backend, device, cases=((3, 256), (2, 4096)), rtol=1e
     return rows
 
 
+def fluid_system(n, data_path, backend, device):
+    """A 3D smoke pressure system at ``n`` cells per axis on the given backend: the saved
+    128^3 one (step 2 of ``fluid_pressure_sequence(n=128, dim=3, ...)``, made by
+    ``benchmarks/make_fluid_system.py``), or for another ``n`` the same obstacles
+    rasterised at ``n`` with the 128^3 right-hand side interpolated (nearest) onto it,
+    zeroed in solids and projected onto the range."""
+    from lrsolve.io import load_json
+    from lrsolve.operators.grid import GridOperator
+    from lrsolve.problems.fluids import obstacle_mask
+    data = np.load(data_path)
+    meta = load_json(str(data_path).replace(".npz", ".json"))
+    b = data["b"].reshape((meta["n"],) * 3)
+    if n == meta["n"]:
+        mask = data["mask"]
+    else:
+        mask = obstacle_mask([tuple(o) if not isinstance(o, list) else
+                              (o[0],) + tuple(tuple(v) if isinstance(v, list) else v
+                                              for v in o[1:]) for o in meta["obstacles"]],
+                             (n,) * 3)
+        idx = (np.arange(n) * meta["n"]) // n
+        b = b[np.ix_(idx, idx, idx)]
+    spacing = tuple(h * meta["n"] / n for h in meta["spacing"])
+    A = GridOperator((n,) * 3, spacing=spacing, mask=mask, bc=meta["bc"])
+    b = np.where(A.active, b, 0.0).reshape(-1)
+    if A.singular:
+        b = A.project_null(b)
+    return A.to(backend, device=device), bk.asarray(b, backend=backend, device=device)
+
+
+def check_dcdm_fluids(sizes=(128, 256), rtol=1e-6, data_path=None, device="cuda"):
+    """DCDM with the shipped 3D model beside pcg-mg and CG on smoke pressure systems with
+    obstacles (Neumann walls at solids), torch on ``device``; setup (the model's hierarchy,
+    GMG) is inside "first", "warm" repeats the solve."""
+    import torch
+    root = Path(__file__).resolve().parents[1]
+    data_path = data_path or root / ".gpu" / "smoke128.npz"
+    model = lr.dcdm.load_pretrained("poisson3d", device=device)
+    rows = []
+    for n in sizes:
+        A, b = fluid_system(n, data_path, "torch", device)
+        for method, opts in (("dcdm", {"model": model}), ("pcg-mg", {}), ("cg", {})):
+            S = None
+            _sync("torch")
+            t0 = time.perf_counter()
+            S = lr.Solver(A, method=method, rtol=rtol, maxiter=20 * n, **opts)
+            r = S.solve(b)
+            _sync("torch")
+            first = time.perf_counter() - t0
+            warm = _time(lambda: S.solve(b), "torch", 2) if method != "cg" else first
+            res = b - A @ r.x
+            rows.append(dict(backend=f"torch-{device}", format=f"{method}-smoke3D{n}",
+                             dtype=str(r.x.dtype).removeprefix("torch."), rtol=rtol,
+                             iterations=r.iterations, converged=r.converged,
+                             true_relres=float(torch.linalg.norm(res) / torch.linalg.norm(b)),
+                             seconds=first, warm_seconds=warm, max_err_vs_cpu=float("nan"),
+                             same_device=r.x.device == b.device))
+            del S, r, res
+    return rows
+
+
 def main(argv=None) -> int:
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="folder for gpu_check.json "
                         "(default benchmarks/results)")
     parser.add_argument("--skip-tests", action="store_true", help="do not run the pytest part")
+    parser.add_argument("--skip-fluids", action="store_true",
+                        help="no DCDM-3D rows on smoke pressure systems")
     args = parser.parse_args(argv)
     rows = []
     skipped = []
@@ -199,6 +261,13 @@ def main(argv=None) -> int:
                 rows += check_dcdm()
             except Exception as exc:  # report, do not hide the other rows
                 skipped.append(("dcdm-cuda", f"{type(exc).__name__}: {exc}"))
+            if not args.skip_fluids:
+                try:
+                    rows += check_dcdm_fluids()
+                except Exception as exc:  # report, do not hide the other rows
+                    import traceback
+                    traceback.print_exc()
+                    skipped.append(("dcdm-fluids", f"{type(exc).__name__}: {exc}"))
     # CG unit tests on the GPU backends (the CuPy ones skip without a device).
     root = Path(__file__).resolve().parents[1]
     test_rc = 5
