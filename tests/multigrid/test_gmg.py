@@ -160,7 +160,7 @@ def test_cuda_graph_replay_matches_eager_cycle():
     k = np.exp(np.random.default_rng(1).standard_normal((24, 20, 12)))
     P = lr.problems.poisson(n=(24, 20, 12), dim=3, coefficient=k, mask=_obstacles((24, 20, 12)),
                             backend="torch", device="cuda")
-    M, E = GMG(P.A), GMG(P.A, cuda_graph=False)
+    M, E = GMG(P.A, cuda_graph=True), GMG(P.A, cuda_graph=False)
     g = torch.Generator(device="cuda").manual_seed(0)
     for shape in [(P.A.shape[0],)] * 3 + [(P.A.shape[0], 3)] * 2:
         r = torch.randn(shape, dtype=torch.float64, device="cuda", generator=g)
@@ -173,6 +173,12 @@ def test_cuda_graph_replay_matches_eager_cycle():
     E.update(P2.A)
     r = torch.randn(P.A.shape[0], dtype=torch.float64, device="cuda", generator=g)
     assert torch.equal(M @ r, E @ r)
+    assert M.graph_info["captured"] == 2      # the recorded graphs survived the update
+    # the default records only once an input shape has been applied GRAPH_AFTER times
+    D, F = GMG(P2.A), GMG(P2.A, cuda_graph=False)
+    for i in range(lr.multigrid.gmg.GRAPH_AFTER + 2):
+        assert D.graph_info["captured"] == (i > lr.multigrid.gmg.GRAPH_AFTER)
+        assert torch.equal(D @ r, F @ r)
 
 
 def test_fmg_reaches_discretisation_error():
@@ -224,3 +230,29 @@ def test_bad_input_errors():
             GMG(A, **kw)
     with pytest.raises(ValueError, match="shape"):
         GMG(A) @ np.ones(10)
+
+
+def test_update_refills_the_device_data_that_recorded_graphs_read():
+    """torch: after update() the level tensors are the same objects (a recorded CUDA graph
+    keeps reading them) holding the new values - the same cycle as a fresh build; a change
+    of the floating regions drops the recorded graphs instead.  Runs on the CPU by marking
+    a graph as recorded."""
+    pytest.importorskip("torch")
+    shape = (24, 20, 12)
+    k = np.exp(np.random.default_rng(2).standard_normal(shape))
+    kw = dict(n=shape, dim=3, mask=_obstacles(shape), backend="torch", rhs="random", seed=0)
+    P = lr.problems.poisson(coefficient=k, **kw)
+    M = GMG(P.A)
+    M._graphs[("fake",)] = None
+    before = [lv.cache["device"][1] for lv in M.levels]
+    tensors = [id(before[0]["diag"]), id(before[-1]["inverse"])]
+    P2 = lr.problems.poisson(coefficient=3.0 * k[::-1], **kw)
+    M.update(P2.A)
+    assert ("fake",) in M._graphs
+    assert [lv.cache["device"][1] for lv in M.levels] == before
+    assert [id(before[0]["diag"]), id(before[-1]["inverse"])] == tensors
+    assert np.array_equal((M @ P.b).numpy(), (GMG(P2.A) @ P.b).numpy())
+    # all-Neumann: a floating region appears, the recorded graphs go
+    P3 = lr.problems.poisson(coefficient=k, bc="neumann", **kw)
+    M.update(P3.A)
+    assert M._graphs == {}
