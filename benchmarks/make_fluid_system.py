@@ -3,8 +3,8 @@
     python benchmarks/make_fluid_system.py [--n 128] [--out .gpu/smoke128.npz]
 
 Runs ``lr.problems.fluid_pressure_sequence(n, dim=3, steps=3, obstacles=...)`` (a sphere
-and a box, closed walls, seed 0) on the CPU and saves the third step's right-hand side,
-warm start and solid mask (``.npz``) with the boundary conditions and obstacles
+and a box, closed walls, seed 0) on the CPU and saves the third step's right-hand side
+and solid mask (``.npz``) with the boundary conditions and obstacles
 (``.json``): the GPU machine then rebuilds the operator instead of running the
 simulation.  The output folder is git-ignored; a fresh checkout re-makes it (about a
 minute at 128^3).
@@ -43,8 +43,7 @@ def main(argv=None) -> int:
     if err > 1e-14:
         raise RuntimeError(f"the saved description does not rebuild the operator ({err:.1e})")
     buf = io.BytesIO()
-    x0 = np.zeros(A.shape[0]) if P.x0 is None else np.asarray(P.x0, dtype=np.float64)
-    np.savez_compressed(buf, b=np.asarray(P.b, dtype=np.float64), x0=x0, mask=A.mask)
+    np.savez_compressed(buf, b=np.asarray(P.b, dtype=np.float64), mask=A.mask)
     atomic_save(out, buf.getvalue())
     save_json(out.with_suffix(".json"), {"n": args.n, "bc": A.bc, "spacing": list(A.spacing),
                                          "obstacles": OBSTACLES, "step": 2, "seed": 0})
