@@ -37,7 +37,7 @@ def dcdm_entry(dim: int = 2, name: str | None = None):
     Raises
     ------
     ValueError
-        When no model for ``dim`` ships (3D today).
+        When no model for ``dim`` ships.
 
     Examples
     --------

@@ -14,7 +14,8 @@ in order, as a simulation would:
 
 Solvers: ``cg``, ``pcg-ic0``, ``pcg-mg``, ``pcg-amg`` (lrsolve's AMG-PCG), ``pyamg`` (PyAMG's
 own ``smoothed_aggregation_solver(A).solve(accel="cg")``, the peer), ``dcdm`` (the shipped
-2-D model ``poisson2d``; no 3-D weights ship, so 3-D rows are skipped and say why),
+V-cycle network of the grid's dimension, ``poisson2d`` / ``poisson3d``, on the masked
+operator's GMG hierarchy; a dimension without weights is skipped and says why),
 ``bandit-ssor-cg`` (:class:`lrsolve.relax.BanditSOR` with SSOR-CG and its default learner).
 
 ``--bandit`` also runs the bandit study: BanditSOR with SOR and SSOR-CG and the ``young``
@@ -80,12 +81,12 @@ class _Runner:
         self.skip_reason = None
         self.model = None
         if name == "dcdm":
-            if dim != 2:
-                self.skip_reason = "no 3-D DCDM weights ship (lr.dcdm.PRETRAINED is 2-D only)"
-            else:
-                import lrsolve as lr
-                self.model = lr.dcdm.load_pretrained("poisson2d")
-                _torch_threads()
+            import lrsolve as lr
+            try:
+                self.model = lr.dcdm.load_pretrained(f"poisson{dim}d")
+            except ValueError as exc:
+                self.skip_reason = f"no {dim}-D DCDM weights ship ({exc})"
+            _torch_threads()
 
     def setup(self, A) -> float:
         import lrsolve as lr
@@ -98,7 +99,10 @@ class _Runner:
         elif self.name == "bandit-ssor-cg":
             self.tuner = lr.relax.BanditSOR(method="ssor-cg", seed=self.seed)
         else:
-            options = {"model": self.model} if self.name == "dcdm" else {}
+            options = {}
+            if self.name == "dcdm":
+                options["model"] = self.model
+                _torch_threads()    # numba (the sequence, the warm-up) resets torch's threads
             if self.rebuild is not None and self.name in REBUILDS:
                 options["rebuild"] = self.rebuild
             self.solver = lr.Solver(A, self.name, rtol=self.rtol, **options)

@@ -41,6 +41,12 @@ def main(argv=None) -> int:
                              "vcycle: learned smoothers in a multigrid V-cycle")
     parser.add_argument("--hidden", type=positive_int, default=2,
                         help="residual convolutions per smoother (--arch vcycle)")
+    parser.add_argument("--domains", choices=["box", "mix"], default="box",
+                        help="box: the paper's Dirichlet box; mix: also closed/open-top boxes "
+                             "with random obstacles, a coefficient field, a rectangular grid "
+                             "(the shipped poisson2d / poisson3d models)")
+    parser.add_argument("--coarse-size", type=positive_int, default=1000,
+                        help="--arch vcycle: cells of the hierarchy's coarsest level (at most)")
     parser.add_argument("--shared", action="store_true",
                         help="one encoder/decoder for every level below the finest")
     parser.add_argument("--max-minutes", type=positive_float, default=None)
@@ -57,10 +63,14 @@ def main(argv=None) -> int:
     shared = args.shared or levels == "auto"
     model = train(grid=args.grid, dim=args.dim, steps=args.steps, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, channels=args.channels, levels=levels,
-                  shared=shared, arch=args.arch, hidden=args.hidden, checkpoint=args.checkpoint,
+                  shared=shared, arch=args.arch, hidden=args.hidden, domains=args.domains,
+                  coarse_size=args.coarse_size,
+                  checkpoint=args.checkpoint,
                   checkpoint_every=args.checkpoint_every, resume=not args.no_resume,
                   max_minutes=args.max_minutes, threads=args.threads,
                   progress=not args.no_progress)
+    model.meta["command"] = "lrsolve train dcdm " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     save_model(model, args.out)
     meta = model.meta
     print(f"trained {meta['steps_done']} steps in {meta['train_seconds']:.0f} s, "

@@ -22,9 +22,12 @@ with ``"auto"`` (depth 4 there) stalls when run deeper on 128^2 / 256^2, while t
 weights at a fixed depth of 4 converge - so the shipped model fixes ``levels=4``.  All
 variants are fully convolutional: a model trained on 64 x 64 applies to any grid as is.
 
-:class:`VCycleNet` (the default shipped model) is the multilevel idea done consistently:
-learned, shared smoothers inside a multigrid V-cycle whose coarse corrections carry the
-physical factor 4 per coarsening and whose smoothers normalise their input per level.
+:class:`VCycleNet` (the default shipped models ``poisson2d`` and ``poisson3d``) is the
+multilevel idea done consistently: learned, shared smoothers inside a multigrid V-cycle
+whose levels, transfers and coarsest solve are the GMG hierarchy of the system's own
+operator (:mod:`lrsolve.multigrid`, applied on torch through
+:class:`lrsolve.multigrid.transfer.TorchHierarchy`), so it handles masks, coefficients,
+Neumann walls and rectangular grids in 2D and 3D, and its output is zero on solid cells.
 """
 from __future__ import annotations
 
@@ -159,67 +162,76 @@ class DCDMNet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------
-# A physics-consistent multilevel network: a V-cycle whose smoother is learned.
+# A multigrid V-cycle on the operator's own GMG hierarchy, with learned smoothers.
 # ---------------------------------------------------------------------------------------
 
-def _unit_stencil(dim: int, dtype, device):
-    """The integer Dirichlet Laplacian stencil (diagonal ``2 dim``, neighbours -1) as a conv kernel."""
-    k = torch.zeros((1, 1) + (3,) * dim, dtype=dtype, device=device)
-    centre = (0, 0) + (1,) * dim
-    k[centre] = 2.0 * dim
-    for axis in range(dim):
-        for side in (0, 2):
-            idx = [0, 0] + [1] * dim
-            idx[2 + axis] = side
-            k[tuple(idx)] = -1.0
-    return k
-
-
 class _Smoother(nn.Module):
-    """``e = s (omega x / (2 dim) + g(x))`` with ``x = r / s`` and ``s`` the RMS of ``r`` per sample.
+    """``e = D^{-1} s (omega x + g(x, d))`` with ``x = r / s``, ``s`` the RMS of ``r`` per
+    sample and ``D`` the level operator's diagonal; zero on excluded cells.
 
-    A damped-Jacobi step plus a small CNN ``g`` (input conv, ``hidden`` residual convs,
-    linear output conv initialised to zero, so an untrained smoother is damped Jacobi).
-    Dividing by the per-sample RMS and multiplying back makes the map positively
-    homogeneous (``S(c r) = c S(r)`` for ``c > 0``): it sees inputs of the same size on
-    every level and every grid, which a ReLU network with biases needs.
+    ``g`` is a small CNN (input conv of 2 channels, ``hidden`` residual convs, output
+    conv initialised to zero, so an untrained smoother is damped Jacobi with ``omega``).
+    Its second input channel ``d`` is the level's diagonal divided by its median over the
+    active cells (0 on excluded cells): about 1 in the open interior, ``(2 dim - 1) /
+    (2 dim)`` beside a closed wall, lower in corners, 0 inside a solid, and the local
+    contrast of a coefficient.  Why the diagonal: it is the one scale-free, local
+    description of the operator that every level of the hierarchy has (the coarse
+    operators are rediscretised, with their own walls and coefficients), so one set of
+    weights sees walls, masks and coefficients on every level and every grid, and the
+    ``D^{-1}`` in front puts the output in the operator's units (a Jacobi step).
+    Dividing by the RMS and multiplying back makes the smoother positively homogeneous.
     """
 
     def __init__(self, dim: int, channels: int, hidden: int, omega: float = 0.8):
         super().__init__()
         self.dim = dim
-        self.first = _conv(dim, 1, channels)
+        self.first = _conv(dim, 2, channels)
         self.hidden = nn.ModuleList([_conv(dim, channels, channels) for _ in range(hidden)])
         self.last = _conv(dim, channels, 1)
         nn.init.zeros_(self.last.weight)
         nn.init.zeros_(self.last.bias)
         self.omega = nn.Parameter(torch.tensor(float(omega)))
 
-    def forward(self, r):
+    def forward(self, r, level: dict):
+        # r: (k, n0, n1, n2), the 3-D embedding of the level's grid
+        k = r.shape[0]
+        grid = level["grid"]
         axes = tuple(range(1, r.ndim))
         s = torch.sqrt(torch.mean(r * r, dim=axes, keepdim=True)).clamp_min(1e-30)
         x = r / s
-        h = F.relu(self.first(x))
+        feature = level["feature"].expand(k, *level["feature"].shape[1:])
+        inp = torch.stack([x.reshape((k,) + grid), feature.reshape((k,) + grid)], dim=1)
+        h = F.relu(self.first(inp))
         for conv in self.hidden:
             h = F.relu(conv(h)) + h
-        return s * (self.omega * x / (2.0 * self.dim) + self.last(h))
+        g = self.last(h).reshape(r.shape)
+        return level["inv_diag"] * level["active"] * s * (self.omega * x + g)
 
 
 class VCycleNet(nn.Module):
-    """A DCDM network shaped as a multigrid V-cycle with learned, shared smoothers.
+    """A DCDM network: a multigrid V-cycle on the operator's GMG hierarchy whose
+    smoothers are learned.
 
-    On each level ``l`` (grid coarsened ``2^l`` times by averaging): a learned pre-smoother
-    ``e = S_pre(r)``, the residual ``r - A_l e`` with the integer 5-point (7-point) stencil
-    ``A_l`` of that level, restriction by 2 x 2 averaging, the coarse correction multiplied
-    by 4 and interpolated back (bilinear), then a learned post-smoother on the new residual.
-    The coarsest grid (at most ``coarsest`` points per axis) is solved exactly.
+    The structure comes from :class:`lrsolve.multigrid.GMG` built for the system's
+    operator (``forward(r, operator=A)``): the level operators with their masks,
+    coefficients and boundary conditions, the hierarchy's restriction and prolongation,
+    and the coarsest level solved with the hierarchy's dense (pseudo-)inverse - applied
+    through :class:`lrsolve.multigrid.transfer.TorchHierarchy`, differentiably.  Only the
+    two smoothers are learned, one set of weights shared by every level:
 
-    Why the factor 4: the integer stencil is ``h^2`` times the Laplacian, so the coarse
-    system with ``H = 2h`` and the averaged residual needs ``H^2 / h^2 = 4`` times the
-    correction; over ``l`` levels, ``4^l``.  With the per-sample RMS normalisation inside
-    each smoother the whole map is positively homogeneous, and every level computes the
-    same function of its (normalised) residual - so the number of levels can grow with the
-    grid (``log2(n / coarsest)``) while one set of weights, trained on 64 x 64, serves all.
+    * ``e = S_pre(r)``; the residual ``r - A_l e`` restricted; the same cycle on the next
+      level (the coarsest solved exactly); its correction prolonged and added;
+    * ``e += S_post(r - A_l e)``.
+
+    Each smoother is ``D^{-1} s (omega x + g(x, d))`` (see ``_Smoother``): normalised
+    input, the level's relative diagonal as a second channel, output in the operator's
+    units.  So the network is positively homogeneous (``f(c r) = c f(r)``), invariant to
+    the scale of ``A``, computes the same function on every level, and its output is zero
+    on excluded (solid) cells; the number of levels is the hierarchy's, growing with the
+    grid, so inference runs on grids larger than the training grid.
+
+    Without ``operator`` the network runs on the Dirichlet Poisson operator of the
+    input's grid (the unit box, ``GridOperator(grid_shape)``).
 
     Parameters
     ----------
@@ -227,95 +239,132 @@ class VCycleNet(nn.Module):
     channels : int
         Feature channels of the smoothers' CNN.
     hidden : int
-        Residual 3x3 convolutions in each smoother.
-    coarsest : int
-        Coarsen until the grid has at most this many points along its shortest axis.  (So
-        a very elongated grid keeps a long coarsest grid, whose dense inverse is cached
-        per shape: fine for square-ish grids, costly for aspect ratios in the hundreds.)
+        Residual 3x3(x3) convolutions in each smoother.
+    coarse_size : int
+        ``GMG(A, coarse_size=...)``: coarsen until a level has at most this many cells.
 
     Examples
     --------
     >>> import torch
+    >>> import lrsolve as lr
     >>> net = VCycleNet(dim=2)
-    >>> net.depth_for((64, 64)), net.depth_for((256, 256))
-    (4, 6)
-    >>> net(torch.randn(2, 1, 30, 17)).shape
+    >>> P = lr.problems.poisson(n=(30, 17), dim=2)
+    >>> net(torch.randn(2, 1, 30, 17), operator=P.A).shape
     torch.Size([2, 1, 30, 17])
+    >>> net.depth_for(lr.problems.poisson(n=256, dim=2).A)
+    5
     """
 
     arch = "vcycle"
+    uses_operator = True
 
-    def __init__(self, dim: int = 2, channels: int = 16, hidden: int = 2, coarsest: int = 8):
+    def __init__(self, dim: int = 2, channels: int = 16, hidden: int = 2,
+                 coarse_size: int = 1000):
         super().__init__()
         if dim not in (2, 3):
             raise ValueError(f"dim must be 2 or 3, got {dim!r}")
         for name, val, low in (("channels", channels, 1), ("hidden", hidden, 0),
-                               ("coarsest", coarsest, 2)):
+                               ("coarse_size", coarse_size, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {val!r}")
-        self.dim, self.channels, self.hidden, self.coarsest = dim, channels, hidden, coarsest
+        self.dim, self.channels, self.hidden, self.coarse_size = dim, channels, hidden, coarse_size
         self.pre = _Smoother(dim, channels, hidden)
         self.post = _Smoother(dim, channels, hidden)
-        self._constants: dict = {}
+        self._hierarchies: dict = {}
 
     def config(self) -> dict:
         """The constructor arguments (and ``arch``), for saving with the weights."""
         return {"arch": self.arch, "dim": self.dim, "channels": self.channels,
-                "hidden": self.hidden, "coarsest": self.coarsest}
+                "hidden": self.hidden, "coarse_size": self.coarse_size}
 
-    def depth_for(self, grid_shape) -> int:
-        """Levels used on a grid of this shape (the coarsest one solved exactly)."""
-        shape = [int(s) for s in grid_shape]
-        depth = 1
-        while min(shape) > self.coarsest:
-            shape = [(s + 1) // 2 for s in shape]
-            depth += 1
-        return depth
+    # -- the hierarchy of an operator -----------------------------------------------------
+    def hierarchy(self, operator: Any, dtype: Any = torch.float32, device: Any = "cpu"):
+        """The :class:`~lrsolve.multigrid.transfer.TorchHierarchy` of ``operator`` (a
+        grid operator, or an already built ``TorchHierarchy``) for this dtype and
+        device, with the smoothers' diagonal feature; built once per operator and
+        cached (a few operators at a time, dropped when the operator is)."""
+        import weakref
+        from ..multigrid.transfer import TorchHierarchy
+        if isinstance(operator, TorchHierarchy):
+            H = operator
+            if not hasattr(H, "net_levels"):
+                _add_features(H)
+            return H
+        key = (id(operator), str(dtype), str(device))
+        hit = self._hierarchies.get(key)
+        if hit is not None and hit[0]() is operator:
+            return hit[1]
+        from ..multigrid import GMG
+        from ..operators.grid import as_grid_operator
+        op = as_grid_operator(operator)
+        if op.dim != self.dim:
+            raise ValueError(f"model was built for {self.dim}D grids but the operator has a "
+                             f"{op.dim}D grid {op.grid_shape}; use a {op.dim}D model")
+        # Built outside inference mode, so a model first used in a solve can still train.
+        with torch.inference_mode(False), torch.no_grad():
+            H = TorchHierarchy(GMG(op, coarse_size=self.coarse_size), dtype=dtype,
+                               device=device)
+            _add_features(H)
+        try:
+            ref = weakref.ref(operator)
+        except TypeError:  # pragma: no cover - operators are plain objects
+            ref = (lambda o=operator: o)
+        if len(self._hierarchies) >= 4:
+            self._hierarchies.pop(next(iter(self._hierarchies)))
+        self._hierarchies[key] = (ref, H)
+        return H
 
-    def _cached(self, key, build):
-        """A constant tensor (stencil kernel, coarse inverse) built once per key.  Built
-        outside inference mode, so a model first used in a solve can still be trained."""
-        value = self._constants.get(key)
-        if value is None:
-            with torch.inference_mode(False), torch.no_grad():
-                value = build()
-            self._constants[key] = value
-        return value
+    def _default_operator(self, grid_shape: tuple):
+        key = ("box", tuple(grid_shape))
+        op = self._hierarchies.get(key)
+        if op is None:
+            from ..operators.grid import GridOperator
+            op = GridOperator(tuple(grid_shape))
+            self._hierarchies[key] = op
+        return op
 
-    def _stencil(self, e):
-        conv = F.conv2d if self.dim == 2 else F.conv3d
-        kernel = self._cached(("stencil", e.dtype, str(e.device)),
-                              lambda: _unit_stencil(self.dim, e.dtype, e.device))
-        return conv(e, kernel, padding=1)
+    def depth_for(self, operator: Any) -> int:
+        """Levels of the hierarchy on ``operator`` (the coarsest one solved exactly)."""
+        return self.hierarchy(operator).depth
 
-    def _coarse_solve(self, r):
-        shape = tuple(r.shape[2:])
+    # -- the cycle ------------------------------------------------------------------------
+    def _cycle(self, H, l: int, r):
+        if l == H.depth - 1:
+            return H.coarse_solve(r) * H.net_levels[l]["active"]
+        level = H.net_levels[l]
+        e = self.pre(r, level)
+        e = e + H.prolong(l, self._cycle(H, l + 1, H.restrict(l, H.residual(l, r, e))))
+        return e + self.post(H.residual(l, r, e), level)
 
-        def build():
-            m = int(math.prod(shape))
-            eye = torch.eye(m, dtype=torch.float64).reshape((m, 1) + shape)
-            dense = self._stencil(eye)
-            return torch.linalg.inv(dense.reshape(m, m).T).to(dtype=r.dtype, device=r.device)
-
-        inv = self._cached((shape, r.dtype, str(r.device)), build)
-        flat = r.reshape(r.shape[0], -1)
-        return (flat @ inv.T).reshape(r.shape)
-
-    def _cycle(self, r):
-        if min(r.shape[2:]) <= self.coarsest:
-            return self._coarse_solve(r)
-        pool = F.avg_pool2d if self.dim == 2 else F.avg_pool3d
-        e = self.pre(r)
-        coarse = self._cycle(pool(r - self._stencil(e), 2, ceil_mode=True))
-        mode = "bilinear" if self.dim == 2 else "trilinear"
-        e = e + 4.0 * F.interpolate(coarse, size=r.shape[2:], mode=mode, align_corners=False)
-        return e + self.post(r - self._stencil(e))
-
-    def forward(self, r):
+    def forward(self, r, operator: Any = None):
         if r.ndim != self.dim + 2 or r.shape[1] != 1:
             raise ValueError(f"input must have shape (batch, 1, *grid) with {self.dim} grid axes, "
                              f"got {tuple(r.shape)}")
-        return self._cycle(r)
+        grid = tuple(r.shape[2:])
+        if operator is None:
+            operator = self._default_operator(grid)
+        H = self.hierarchy(operator, r.dtype, r.device)
+        if tuple(H.grid_shapes[0]) != grid:
+            raise ValueError(f"input grid {grid} does not match the operator's grid "
+                             f"{H.grid_shapes[0]}")
+        k = r.shape[0]
+        x = r.reshape((k,) + H.shape3(0)) * H.net_levels[0]["active"]
+        return self._cycle(H, 0, x).reshape(r.shape)
+
+
+def _add_features(H) -> None:
+    """Per level: the user-dimension grid, the active mask, ``D^{-1}`` and the relative
+    diagonal feature of ``_Smoother`` (as tensors on the hierarchy's device)."""
+    levels = []
+    for l, data in enumerate(H.levels):
+        active = data["active"]
+        diag = data["diag"]
+        on = active > 0
+        ref = torch.median(diag[on]) if bool(on.any()) else torch.ones((), dtype=diag.dtype)
+        feature = (diag / ref * active).clamp(max=4.0)
+        levels.append({"grid": tuple(H.grid_shapes[l]), "active": active[None],
+                       "inv_diag": data["inv_diag"][None], "feature": feature[None]})
+    H.net_levels = levels
 
 
 def build_network(config: dict) -> nn.Module:
@@ -324,6 +373,10 @@ def build_network(config: dict) -> nn.Module:
     config = dict(config)
     arch = config.pop("arch", "unet")
     if arch == "vcycle":
+        if "coarsest" in config:
+            raise ValueError("this file holds the former VCycleNet, whose unit-square stencil "
+                             "and transfers were built in (lrsolve before the GMG hierarchy); "
+                             "it no longer loads: retrain with lr.dcdm.train(arch='vcycle')")
         return VCycleNet(**config)
     if arch != "unet":
         raise ValueError(f"unknown DCDM network arch {arch!r}")

@@ -7,10 +7,15 @@ __all__ = ["load_pretrained", "PRETRAINED"]
 
 # name -> (file in lrsolve/data, what it is)
 PRETRAINED = {
-    "poisson2d": ("dcdm_poisson2d_vcycle.pt",
-                  "2D Poisson, trained at 64x64: VCycleNet (learned shared smoothers in a "
-                  "multigrid V-cycle, levels grow with the grid), one 19.5-minute run on one "
-                  "CPU thread - the default"),
+    "poisson2d": ("dcdm_poisson2d_mg.pt",
+                  "2D, VCycleNet (learned shared smoothers in a V-cycle on the operator's GMG "
+                  "hierarchy), trained at 64x64 on the Dirichlet square and closed / open-top "
+                  "boxes with random obstacles, a coefficient field and a rectangle - the "
+                  "default"),
+    "poisson3d": ("dcdm_poisson3d_mg.pt",
+                  "3D, VCycleNet on the GMG hierarchy, trained at 32^3 on the Dirichlet cube "
+                  "and closed / open-top boxes with random obstacles, a coefficient field and "
+                  "a rectangular box - the default for 3D"),
     "poisson2d-paper": ("dcdm_poisson2d.pt",
                         "2D Poisson, trained at 64x64: the paper's network, 2500 steps (50 min "
                         "of one CPU thread on a loaded machine)"),
@@ -30,7 +35,9 @@ def load_pretrained(name: str = "poisson2d", device: Any = None):
     ----------
     name : str
         One of ``lr.dcdm.PRETRAINED``: ``"poisson2d"`` (default, the V-cycle network),
-        ``"poisson2d-paper"``, ``"poisson2d-20min"``, ``"poisson2d-multilevel"``.
+        ``"poisson3d"`` (the same architecture in 3D), ``"poisson2d-paper"``,
+        ``"poisson2d-20min"``, ``"poisson2d-multilevel"`` (the paper's network and its
+        variants, trained on the Dirichlet square only).
     device : str or torch.device, optional
         Where to put the weights (``"cuda"`` keeps a GPU solve on the GPU).
 

@@ -43,11 +43,21 @@ class NetworkDirection:
         of ``model.meta["recipe"]`` (1 on the training grid, and when unknown).
     """
 
-    def __init__(self, model: Any, grid_shape: tuple, input_scale: float | None = None):
+    def __init__(self, model: Any, grid_shape: tuple, input_scale: float | None = None,
+                 operator: Any = None):
         import torch
         self.torch = torch
         self.model = model
         self.grid_shape = tuple(int(s) for s in grid_shape)
+        self.operator = operator
+        # A network that takes the operator (VCycleNet: its GMG hierarchy) gets it; any
+        # other network's output is masked to the active cells here.
+        self.uses_operator = bool(getattr(model, "uses_operator", False)) and operator is not None
+        self.active = None
+        if operator is not None and not self.uses_operator:
+            active = np.asarray(getattr(operator, "active", True))
+            if active.size == int(np.prod(self.grid_shape)) and not active.all():
+                self.active = active.reshape(-1)
         if input_scale is None:
             # The network (ReLUs with biases) is not scale-equivariant, so give it inputs of
             # the per-point size it was trained on: unit vectors on its training grid have
@@ -79,7 +89,18 @@ class NetworkDirection:
         scale = torch.linalg.vector_norm(t) / self.input_scale
         t = (t / scale).to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
-            q = self.model(t.reshape((1, 1) + self.grid_shape)).reshape(-1)
+            t = t.reshape((1, 1) + self.grid_shape)
+            if self.uses_operator:
+                q = self.model(t, operator=self.operator).reshape(-1)
+            else:
+                q = self.model(t).reshape(-1)
+                if self.active is not None:
+                    key = (str(q.dtype), str(q.device))
+                    if getattr(self, "_active_key", None) != key:
+                        self._active_t = torch.as_tensor(self.active, dtype=q.dtype,
+                                                         device=q.device)
+                        self._active_key = key
+                    q = q * self._active_t
         if bk.is_torch(r):
             out = q.to(device=r.device, dtype=r.dtype)
         elif bk.is_cupy(r):  # pragma: no cover - needs a GPU
@@ -144,7 +165,7 @@ def _solve_dcdm(A: Any, b: Any, *, rtol: float = 1e-6, atol: float = 0.0,
     modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
-        generator = NetworkDirection(model, grid_shape)
+        generator = NetworkDirection(model, grid_shape, operator=A)
         res = conjugate_directions_system(system, generator, rtol=rtol, atol=atol,
                                           maxiter=maxiter, window=window,
                                           refresh_every=refresh_every, callback=callback,

@@ -28,9 +28,10 @@ import numpy as np
 import torch
 
 from ..io import load_weights, save_weights
+from ..multigrid.transfer import TorchHierarchy
 from ..operators.stencil import PoissonStencil
 from ..seeding import as_generator
-from .data import ritz_vectors
+from .data import operator_vectors, ritz_vectors, training_operators
 from .network import DCDMNet, VCycleNet, build_network
 
 __all__ = ["train", "dcdm_loss", "save_model", "load_model"]
@@ -43,13 +44,17 @@ def dcdm_loss(net_out, r, A) -> Any:
     ----------
     net_out, r : torch.Tensor, shape ``(batch, 1, *grid)``
         Network output ``q`` and its input ``r``.
-    A : operator
-        Acts on flat torch vectors of length ``prod(grid)`` (differentiably).
+    A : operator or TorchHierarchy
+        Acts on flat torch vectors of length ``prod(grid)`` (differentiably), or a
+        :class:`~lrsolve.multigrid.transfer.TorchHierarchy` (its finest level, batched).
     """
     batch = r.shape[0]
     q = net_out.reshape(batch, -1)
     rf = r.reshape(batch, -1)
-    Aq = torch.stack([A @ q[i] for i in range(batch)])
+    if isinstance(A, TorchHierarchy):      # the whole batch in one differentiable pass
+        Aq = A.apply(0, q.reshape((batch,) + A.shape3(0))).reshape(batch, -1)
+    else:
+        Aq = torch.stack([A @ q[i] for i in range(batch)])
     qAq = (q * Aq).sum(dim=1)
     qr = (q * rf).sum(dim=1)
     # A tiny floor keeps an all-zero output (possible at initialisation) finite.
@@ -124,7 +129,9 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
           lr: float = 1e-3, lr_final: float = 2e-5, seed: int = 0, channels: int = 16,
           levels: Any = 1, shared: bool = False, arch: str = "unet", hidden: int = 2,
           low_fraction: float = 0.55,
-          low_weight: float = 9.0, checkpoint: Any = None, checkpoint_every: int = 200,
+          low_weight: float = 9.0, domains: str = "box", coarse_size: int = 1000,
+          checkpoint: Any = None,
+          checkpoint_every: int = 200,
           resume: bool = True, max_minutes: float | None = None, stop_at: int | None = None,
           threads: int | None = 1, progress: bool = True) -> DCDMNet:
     """Train a DCDM network on the ``(grid,)*dim`` Poisson matrix, unsupervised.
@@ -148,7 +155,16 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
     hidden : int
         Residual convolutions per smoother for ``arch="vcycle"``.
     low_fraction, low_weight : float
-        The data recipe (:func:`~lrsolve.dcdm.data.ritz_vectors`).
+        The data recipe on the Dirichlet box (:func:`~lrsolve.dcdm.data.ritz_vectors`).
+    domains : {"box", "mix"}
+        Training operators (:func:`~lrsolve.dcdm.data.training_operators`): ``"box"``
+        the paper's Dirichlet box; ``"mix"`` adds closed / open-top boxes with random
+        solid obstacles, a coefficient field and a rectangular grid, one operator per
+        step in turn, with :func:`~lrsolve.dcdm.data.operator_vectors` as data.  Only
+        ``arch="vcycle"`` sees the operator; with ``"unet"`` the loss does.
+    coarse_size : int
+        ``arch="vcycle"``: the hierarchy's coarsest level has at most this many cells
+        (a training grid at or below it has no level to learn on).
     checkpoint : path, optional
         Written atomically every ``checkpoint_every`` steps and at the end; with
         ``resume=True`` an existing checkpoint is continued.
@@ -192,7 +208,7 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if arch == "vcycle":
-            model = VCycleNet(dim=dim, channels=channels, hidden=hidden)
+            model = VCycleNet(dim=dim, channels=channels, hidden=hidden, coarse_size=coarse_size)
         elif arch == "unet":
             model = DCDMNet(dim=dim, channels=channels, levels=levels, shared=shared)
         else:
@@ -205,6 +221,8 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
         recipe = {"grid": grid, "dim": dim, "low_fraction": low_fraction, "low_weight": low_weight,
                   "batch_size": batch_size, "lr": lr, "lr_final": lr_final, "seed": seed,
                   "steps": steps}
+        if domains != "box":
+            recipe["domains"] = domains
         if checkpoint is not None and resume and Path(checkpoint).exists():
             state = load_weights(checkpoint, what="DCDM training checkpoint", map_location="cpu")
             # `steps` may grow on resume (train longer); everything else must match.
@@ -221,7 +239,15 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
             history = list(state["history"])
             start_step = int(state["step"])
             elapsed_before = float(state.get("elapsed", 0.0))
-        A = PoissonStencil(grid, dim, backend="torch", dtype=np.float32)
+        if domains == "box" and arch != "vcycle":
+            pool = [(None, PoissonStencil(grid, dim, backend="torch", dtype=np.float32))]
+        else:
+            from ..multigrid import GMG
+            pool = []
+            for op in training_operators(grid, dim, domains, seed=seed):
+                H = TorchHierarchy(GMG(op, coarse_size=getattr(model, "coarse_size", 1000)),
+                                   dtype=torch.float32)
+                pool.append((op, H))
 
         def lr_at(step: int) -> float:
             # Cosine from lr to lr_final over the budget: the step budget, or the wall-time
@@ -255,9 +281,29 @@ def train(grid: int = 64, dim: int = 2, *, steps: int = 6000, batch_size: int = 
                     break
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step)
-                r = torch.from_numpy(ritz_vectors(grid, dim, batch_size, rng, low_fraction=low_fraction,
-                                                  low_weight=low_weight)).unsqueeze(1)
-                loss = dcdm_loss(model(r), r, A)
+                if threads is not None and torch.get_num_threads() != int(threads):
+                    # numba's first parallel kernel (GMG in the data recipe) resets torch's
+                    # intra-op threads; oversubscribed, a step took 9 s instead of 0.4 s
+                    torch.set_num_threads(int(threads))
+                op, A = pool[step % len(pool)]
+                if op is None or (op.grid_shape == (grid,) * dim and op.bc["x-"] == "dirichlet"
+                                  and op.mask is None and np.isscalar(op.coefficient)):
+                    # the paper's domain: the exact Ritz recipe
+                    v = ritz_vectors(grid, dim, batch_size, rng, low_fraction=low_fraction,
+                                     low_weight=low_weight)
+                else:
+                    v = operator_vectors(op, batch_size, rng, preconditioner=A.gmg)
+                r = torch.from_numpy(v).unsqueeze(1)
+                out = model(r, operator=A) if arch == "vcycle" else model(r)
+                loss = dcdm_loss(out, r, A)
+                if len(pool) > 1:
+                    # The operators' losses differ by 100x for the same quality (the loss
+                    # of one steepest-descent step, q = r, ranges from 0.1 on the box to
+                    # 13 with obstacles): measure each batch against that step so that
+                    # no operator dominates the gradient.
+                    with torch.no_grad():
+                        baseline = dcdm_loss(r, r, A).clamp_min(1e-12)
+                    loss = loss / baseline
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

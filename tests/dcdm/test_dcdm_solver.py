@@ -78,7 +78,7 @@ def test_bad_input(model):
     with pytest.raises(ValueError, match="name"):
         lr.dcdm.load_pretrained("poisson9d")
     for name in lr.dcdm.PRETRAINED:
-        assert lr.dcdm.load_pretrained(name).dim == 2
+        assert lr.dcdm.load_pretrained(name).dim == (3 if name.startswith("poisson3d") else 2)
     with pytest.raises(ValueError, match="b has"):
         lr.solve(P.A, np.ones(10), method="dcdm", model=model)
     with pytest.raises(ValueError, match="NaN"):
@@ -87,9 +87,9 @@ def test_bad_input(model):
 
 def test_bench_entry():
     from lrsolve.bench.dcdm_suite import dcdm_entry
-    assert dcdm_entry(2).dim == 2
+    assert dcdm_entry(2).dim == 2 and dcdm_entry(3).dim == 3
     with pytest.raises(ValueError):
-        dcdm_entry(3)
+        dcdm_entry(4)
 
 
 def _goal_iterations(model, sizes=(64, 128, 256)):
