@@ -282,9 +282,10 @@ def main(argv=None) -> int:
         print(f"{r['backend']:<11} {r['format']:<14} {r['dtype']:<8} {r['iterations']:>6} "
               f"{str(r['converged']):>5} {r['true_relres']:>12.2e} {r['max_err_vs_cpu']:>11.2e} "
               f"{r['seconds']:>7.3f}"
-              + (f"  setup {r['setup_seconds']:.3f} warm {r['warm_seconds']:.3f} "
+              + (f"  setup {r.get('setup_seconds', float('nan')):.3f} warm {r['warm_seconds']:.3f} "
                  f"A {1e3 * r['apply_A_seconds']:.2f} ms cycle {1e3 * r['cycle_seconds']:.2f} ms "
-                 f"{r['work_units']:.0f} WU" if "warm_seconds" in r else "")
+                 f"{r['work_units']:.0f} WU" if "work_units" in r else
+                 f"  warm {r['warm_seconds']:.3f}" if "warm_seconds" in r else "")
               + (f"  {r['speedup_vs_cg']:.1f}x vs CG" if "speedup_vs_cg" in r else ""))
     for r in rows:
         if r.get("graph_error"):

@@ -442,6 +442,17 @@ class GridOperator(LinearOperatorBase):
                         max(np.linalg.norm(cols[:, j]), np.finfo(float).tiny))
         return worst
 
+    def _project_by_reductions(self, x, lab, sizes):
+        """``project_null`` for a torch vector by one dot product per floating region
+        (the indicator vectors cached per dtype and device)."""
+        key = ("indicators", str(x.dtype), str(x.device))
+        if key not in self._cache:
+            self._cache[key] = [((lab == c + 1).to(x.dtype), 1.0 / float(sizes[c]))
+                                for c in range(sizes.size)]
+        for ind, inv_size in self._cache[key]:
+            x = x - (bk._torch().dot(ind, x) * inv_size) * ind
+        return x
+
     def project_null(self, x):
         """``x`` minus its mean on each floating region (in place where possible; returned)."""
         labels, sizes = self.floating_components()
@@ -458,6 +469,10 @@ class GridOperator(LinearOperatorBase):
             return x
         if bk.is_torch(x):
             torch = bk._torch()
+            if x.device.type != "cpu" and sizes.size <= 4:
+                # a few regions on a GPU: reductions (an index_add_ into a handful of sums
+                # serialises millions of atomic adds on one address)
+                return self._project_by_reductions(x, lab, sizes)
             # 1 / region size, 0 for the non-floating label 0: cached on the device, so
             # that no host-to-device copy happens here (a recorded CUDA graph allows none)
             ckey = ("inv_sizes", str(x.dtype), str(x.device))
