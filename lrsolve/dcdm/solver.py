@@ -6,6 +6,11 @@ the network; the output (a direction, any scale) is A-orthogonalised against the
 ``window`` directions, and an exact line search follows - one operator mat-vec per step,
 the residual updated recursively and refreshed every ``refresh_every`` steps.
 
+A network that uses the operator (:class:`~lrsolve.dcdm.VCycleNet`) is given ``A`` and
+runs its V-cycle on ``A``'s GMG hierarchy (masks, coefficients, Neumann walls; built
+once per operator, at setup); any other network's output is masked to ``A``'s active
+cells, so a direction is always zero on solid cells.
+
 Devices: the solve runs on the backend and device of ``b``; only the network forward
 runs where the model's weights are (and in their dtype, float32 for the shipped models).
 When those differ from ``b`` (a NumPy ``b`` with a CPU model; a CUDA ``b`` with a CPU
@@ -119,8 +124,10 @@ def _model_dim(model: Any) -> int | None:
 
 def resolve_model(A: Any, model: Any = None):
     """``(grid_shape, model)`` for a DCDM solve on ``A``: checks that ``A`` is a grid
-    operator, loads the shipped ``poisson{dim}d`` model when ``model`` is None, and checks
-    the model's type and dimension (clear errors for each)."""
+    operator, loads the shipped ``poisson{dim}d`` model when ``model`` is None, checks
+    the model's type and dimension (clear errors for each), and builds the GMG hierarchy
+    of ``A`` for a network that uses it (:class:`~lrsolve.dcdm.VCycleNet`; cached in the
+    model per operator)."""
     grid_shape = getattr(A, "grid_shape", None)
     if grid_shape is None:
         raise ValueError("A must expose grid_shape (a stencil operator such as "
@@ -145,6 +152,12 @@ def resolve_model(A: Any, model: Any = None):
                          f"{grid_shape}; use a {len(grid_shape)}D model "
                          f"(lr.dcdm.load_pretrained('poisson{len(grid_shape)}d') or "
                          f"lr.dcdm.train(dim={len(grid_shape)}))")
+    if getattr(model, "uses_operator", False):
+        # Build (or find in the model's cache) the operator's hierarchy now, where the
+        # forwards will run, so that a Solver's setup holds it and its solves do not.
+        param = next(iter(model.parameters()), None)
+        if param is not None:
+            model.hierarchy(A, param.dtype, param.device)
     return grid_shape, model
 
 
@@ -186,13 +199,15 @@ def dcdm_solve(A: Any, b: Any, model: Any = None, *, rtol: float = 1e-6, atol: f
 
     Parameters
     ----------
-    A : stencil operator
-        Must expose ``grid_shape`` (e.g. :class:`~lrsolve.operators.PoissonStencil`).
+    A : grid operator
+        Must expose ``grid_shape``: :class:`~lrsolve.operators.GridOperator` (masks,
+        coefficients, Neumann / Dirichlet sides, rectangular 2D / 3D grids) or
+        :class:`~lrsolve.operators.PoissonStencil`.
     b, x0 : array
         NumPy or torch (CPU or CUDA); the result comes back on the backend of ``b``.
     model : torch.nn.Module, optional
-        A DCDM network of the grid's dimension; the shipped ``poisson{dim}d`` model when
-        None.
+        A DCDM network of the grid's dimension; the shipped ``poisson{dim}d`` model
+        (``poisson2d`` / ``poisson3d``) when None.
     rtol, atol, maxiter
         Stop when ``||b - A x|| <= max(rtol ||b||, atol)``.
     window : int

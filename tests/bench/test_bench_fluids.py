@@ -28,7 +28,19 @@ def test_suite_solves_every_step_to_rtol():
     assert "cg" in bf.format_table(res)
 
 
-def test_dcdm_3d_is_skipped_with_a_reason():
+def test_dcdm_rows_run_in_3d_on_the_hierarchy():
+    seq = bf.make_sequence(12, 3, 2)
+    rec = bf.run_sequence("dcdm", seq, 1e-6)
+    cg = bf.run_sequence("cg", seq, 1e-6)
+    assert rec["converged"] and max(rec["relres"]) <= 1e-6 * 1.0001
+    # measured 6 and 6 against CG's 60 and 52 on these 12^3 systems
+    assert rec["total_iterations"] * 3 < cg["total_iterations"]
+
+
+def test_dcdm_without_weights_is_skipped_with_a_reason(monkeypatch):
+    import lrsolve.dcdm.pretrained as pre
+    monkeypatch.delitem(pre.PRETRAINED, "poisson3d")
+
     class Fake:                      # no 3-D solve needed to see the skip
         meta = {"dim": 3}
     rec = bf.run_sequence("dcdm", [Fake()], 1e-6)
