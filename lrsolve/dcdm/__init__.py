@@ -5,8 +5,10 @@ the directions are A-orthogonalised against the last few (``window=2``) and foll
 exact line searches (:mod:`lrsolve.krylov.conjugate_directions`).
 
 * :class:`DCDMNet` - the paper's network (2D / 3D), :class:`VCycleNet` - learned smoothers
-  in a multigrid V-cycle (the default ``poisson2d`` model), :func:`train` - unsupervised training on the
-  paper's Ritz-vector data, :func:`load_pretrained` - the shipped weights;
+  in a multigrid V-cycle on the operator's GMG hierarchy (the default ``poisson2d`` and
+  ``poisson3d`` models: masked, variable-coefficient, rectangular grids), :func:`train` -
+  unsupervised training with the paper's loss (Ritz-vector data on the box, a mix of
+  masked domains with ``domains="mix"``), :func:`load_pretrained` - the shipped weights;
 * ``lr.solve(A, b, method="dcdm", model=...)`` or :func:`dcdm_solve` - the solver.
 
 Examples
@@ -18,11 +20,11 @@ Examples
 True
 """
 from .network import DCDMNet, VCycleNet, build_network
-from .data import ritz_vectors, laplacian_eigenvalues
+from .data import ritz_vectors, laplacian_eigenvalues, operator_vectors, training_operators
 from .training import train, dcdm_loss, save_model, load_model
 from .pretrained import load_pretrained, PRETRAINED
 from .solver import NetworkDirection, dcdm_solve, _solve_dcdm
 
 __all__ = ["DCDMNet", "VCycleNet", "build_network", "train", "dcdm_loss", "save_model", "load_model", "load_pretrained",
            "PRETRAINED", "dcdm_solve", "NetworkDirection", "ritz_vectors",
-           "laplacian_eigenvalues"]
+           "laplacian_eigenvalues", "operator_vectors", "training_operators"]

@@ -1,4 +1,6 @@
-"""Training vectors for DCDM: the paper's Ritz-vector recipe, made cheap with exact eigenvectors.
+"""Training vectors for DCDM: the paper's Ritz-vector recipe, made cheap with exact eigenvectors,
+and (:func:`operator_vectors`, :func:`training_operators`) its counterpart for masked,
+variable-coefficient operators without closed-form eigenvectors.
 
 The reference (ayano721/2023_DCDM, ``src/datasetcreate.py``) runs 10,000 Lanczos steps
 on the 64^3 Laplacian, takes the Ritz vectors, and draws 20,000 unit vectors
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.fft import idstn
 
-__all__ = ["laplacian_eigenvalues", "ritz_vectors"]
+__all__ = ["laplacian_eigenvalues", "ritz_vectors", "operator_vectors", "training_operators"]
 
 
 def laplacian_eigenvalues(n: int, dim: int) -> np.ndarray:

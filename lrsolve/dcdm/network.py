@@ -32,6 +32,7 @@ Neumann walls and rectangular grids in 2D and 3D, and its output is zero on soli
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import torch
@@ -270,7 +271,8 @@ class VCycleNet(nn.Module):
         self.dim, self.channels, self.hidden, self.coarse_size = dim, channels, hidden, coarse_size
         self.pre = _Smoother(dim, channels, hidden)
         self.post = _Smoother(dim, channels, hidden)
-        self._hierarchies: dict = {}
+        self._hierarchies: dict = {}    # (id(op), dtype, device) -> (weakref(op), hierarchy)
+        self._boxes: dict = {}          # grid shape -> the Dirichlet box operator
 
     def config(self) -> dict:
         """The constructor arguments (and ``arch``), for saving with the weights."""
@@ -283,7 +285,6 @@ class VCycleNet(nn.Module):
         grid operator, or an already built ``TorchHierarchy``) for this dtype and
         device, with the smoothers' diagonal feature; built once per operator and
         cached (a few operators at a time, dropped when the operator is)."""
-        import weakref
         from ..multigrid.transfer import TorchHierarchy
         if isinstance(operator, TorchHierarchy):
             H = operator
@@ -315,12 +316,10 @@ class VCycleNet(nn.Module):
         return H
 
     def _default_operator(self, grid_shape: tuple):
-        key = ("box", tuple(grid_shape))
-        op = self._hierarchies.get(key)
+        op = self._boxes.get(tuple(grid_shape))
         if op is None:
             from ..operators.grid import GridOperator
-            op = GridOperator(tuple(grid_shape))
-            self._hierarchies[key] = op
+            op = self._boxes[tuple(grid_shape)] = GridOperator(tuple(grid_shape))
         return op
 
     def depth_for(self, operator: Any) -> int:
