@@ -16,6 +16,8 @@ Solvers: ``cg``, ``pcg-ic0``, ``pcg-mg``, ``pcg-amg`` (lrsolve's AMG-PCG), ``pya
 own ``smoothed_aggregation_solver(A).solve(accel="cg")``, the peer), ``dcdm`` (the shipped
 V-cycle network of the grid's dimension, ``poisson2d`` / ``poisson3d``, on the masked
 operator's GMG hierarchy; a dimension without weights is skipped and says why),
+``dcdm-paper`` (the paper's network, ``poisson2d-20min``, trained on the Dirichlet square;
+2-D only, not in the default run),
 ``bandit-ssor-cg`` (:class:`lrsolve.relax.BanditSOR` with SSOR-CG and its default learner).
 
 ``--bandit`` also runs the bandit study: BanditSOR with SOR and SSOR-CG and the ``young``
@@ -41,7 +43,10 @@ from ..cli import finite_float, nonnegative_int, positive_int, unit_interval
 from ..io import save_figure, save_json
 
 DEFAULT_SOLVERS = ("cg", "pcg-ic0", "pcg-mg", "pcg-amg", "pyamg", "dcdm", "bandit-ssor-cg")
-SOLVERS = DEFAULT_SOLVERS + ("pcg-jacobi", "ssor-cg", "mg")
+SOLVERS = DEFAULT_SOLVERS + ("pcg-jacobi", "ssor-cg", "mg", "dcdm-paper")
+#: DCDM rows: solver name -> shipped model (``{dim}`` filled in); "dcdm-paper" is the
+#: paper's network (trained on the Dirichlet square only, 2-D only).
+DCDM_MODELS = {"dcdm": "poisson{dim}d", "dcdm-paper": "poisson{dim}d-20min"}
 PEER = "pyamg"
 #: Methods whose Solver keeps an expensive preconditioner across update() (option rebuild).
 REBUILDS = ("pcg-ic0", "pcg-amg", "ssor-cg")
@@ -80,10 +85,10 @@ class _Runner:
         self.A = None
         self.skip_reason = None
         self.model = None
-        if name == "dcdm":
+        if name in DCDM_MODELS:
             import lrsolve as lr
             try:
-                self.model = lr.dcdm.load_pretrained(f"poisson{dim}d")
+                self.model = lr.dcdm.load_pretrained(DCDM_MODELS[name].format(dim=dim))
             except ValueError as exc:
                 self.skip_reason = f"no {dim}-D DCDM weights ship ({exc})"
             _torch_threads()
@@ -100,12 +105,14 @@ class _Runner:
             self.tuner = lr.relax.BanditSOR(method="ssor-cg", seed=self.seed)
         else:
             options = {}
-            if self.name == "dcdm":
+            method = self.name
+            if self.name in DCDM_MODELS:
+                method = "dcdm"
                 options["model"] = self.model
                 _torch_threads()    # numba (the sequence, the warm-up) resets torch's threads
             if self.rebuild is not None and self.name in REBUILDS:
                 options["rebuild"] = self.rebuild
-            self.solver = lr.Solver(A, self.name, rtol=self.rtol, **options)
+            self.solver = lr.Solver(A, method, rtol=self.rtol, **options)
         return time.perf_counter() - t0
 
     def update(self, A) -> float:

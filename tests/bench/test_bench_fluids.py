@@ -37,6 +37,12 @@ def test_dcdm_rows_run_in_3d_on_the_hierarchy():
     assert rec["total_iterations"] * 3 < cg["total_iterations"]
 
 
+def test_dcdm_paper_row_runs_in_2d():
+    seq = bf.make_sequence(16, 2, 2)
+    rec = bf.run_sequence("dcdm-paper", seq, 1e-6)
+    assert rec["converged"] and max(rec["relres"]) <= 1e-6 * 1.0001
+
+
 def test_dcdm_without_weights_is_skipped_with_a_reason(monkeypatch):
     import lrsolve.dcdm.pretrained as pre
     monkeypatch.delitem(pre.PRETRAINED, "poisson3d")
