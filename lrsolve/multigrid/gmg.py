@@ -252,9 +252,11 @@ class GMG:
             (la, sa), (lb, sb) = self.A.floating_components(), old_A.floating_components()
             if not (np.array_equal(la, lb) and np.array_equal(sa, sb)):
                 return False
+            # the graphs read the old operator's cached projection tensors: keep them
+            # alive (and in use) on the new operator - equal regions, equal contents
             self.A._cache.update({k: v for k, v in old_A._cache.items()
-                                  if isinstance(k, tuple) and k and k[0] in ("labels",
-                                                                             "inv_sizes")})
+                                  if isinstance(k, tuple) and k and k[0] in (
+                                      "labels", "inv_sizes", "indicators")})
         pairs = []
 
         def match(new, old) -> bool:
