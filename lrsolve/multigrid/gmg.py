@@ -242,6 +242,22 @@ class GMG:
         self.update_time = time.perf_counter() - t0
         return self
 
+    def _privatize_device_data(self) -> None:
+        """Give the levels their own copies of the face / diagonal tensors (the device
+        data otherwise shares them with the operators' caches), so that ``update`` can
+        refill what a recorded graph reads without changing the caller's operator."""
+        for level in self.levels:
+            cache = level.cache.get("device")
+            if cache is None or cache[1].get("_private"):
+                continue
+            data = dict(cache[1])
+            for k in ("faces", "diag", "inv_diag"):
+                if k in data:
+                    v = data[k]
+                    data[k] = [t.clone() for t in v] if isinstance(v, list) else v.clone()
+            data["_private"] = True
+            level.cache["device"] = (cache[0], data)
+
     def _refill_device(self, old_device: list, old_A) -> bool:
         """After ``update``: copy the new device data into the tensors the recorded CUDA
         graphs read (same shapes, same None-ness), so the graphs stay valid; False (and
@@ -263,8 +279,9 @@ class GMG:
             if new is None or old is None:
                 return new is None and old is None
             if isinstance(new, dict):
-                return (isinstance(old, dict) and new.keys() == old.keys()
-                        and all(match(new[k], old[k]) for k in new))
+                keys = [k for k in new if k != "_private"]
+                return (isinstance(old, dict) and set(keys) == set(old) - {"_private"}
+                        and all(match(new[k], old[k]) for k in keys))
             if isinstance(new, (list, tuple)):
                 return (isinstance(old, (list, tuple)) and len(new) == len(old)
                         and all(match(a, b) for a, b in zip(new, old)))
@@ -279,8 +296,9 @@ class GMG:
             new = level.cache.get("device")
             if old is None or new is None or old[0] != new[0] or not match(new[1], old[1]):
                 return False
-        for old, new in pairs:
-            old.copy_(new)
+        with bk._torch().inference_mode():   # the old tensors may be inference tensors
+            for old, new in pairs:
+                old.copy_(new)
         for level, old in zip(self.levels, old_device):
             level.cache["device"] = old
         return True
@@ -369,6 +387,7 @@ class GMG:
             def cycle(b):
                 return self._cycle(0, b, None, self.cycle)
             try:
+                self._privatize_device_data()
                 static_in = r.detach().clone()
                 side = torch.cuda.Stream(device=r.device)
                 side.wait_stream(torch.cuda.current_stream(r.device))
@@ -379,15 +398,18 @@ class GMG:
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph):
                     static_out = self._apply(static_in, cycle)
-                entry = (graph, static_in, static_out)
+                # the entry keeps every level's data alive while the graph exists
+                entry = (graph, static_in, static_out,
+                         [lv.cache.get("device") for lv in self.levels])
                 self._graphs[key] = entry
                 self.graph_info["captured"] += 1
             except Exception as exc:   # capture unsupported here: run the cycle directly
                 self.graph_error = f"{type(exc).__name__}: {exc}"
                 self._graphs.clear()
                 return None
-        graph, static_in, static_out = entry
-        static_in.copy_(r)
+        graph, static_in, static_out, _ = entry
+        with torch.inference_mode():     # static_in may be an inference tensor
+            static_in.copy_(r)
         graph.replay()
         self.graph_info["replayed"] += 1
         return static_out.clone()
@@ -727,6 +749,10 @@ class GMG:
         key = (str(self._xp_dtype), str(self._xp_device))
         cache = level.cache.get("device")
         if cache is None or cache[0] != key:
+            if cache is not None and self._graphs:
+                # recorded graphs read the data about to be replaced: drop them first
+                self._graphs.clear()
+                self._graph_seen.clear()
             conv = lambda a: bk.asarray(np.array(a, dtype=np.float64, copy=True),
                                         backend=self.backend, device=self._xp_device,
                                         dtype=self._xp_dtype)
@@ -809,7 +835,11 @@ def _pseudo_inverse(Ac: np.ndarray, op) -> np.ndarray:
             a = float(np.max(np.diag(Ac)))
             try:
                 inv = sla.cho_solve(sla.cho_factor(Ac + a * (V @ V.T)), np.eye(Ac.shape[0]))
-                return inv - (V @ V.T) / a
+                inv = inv - (V @ V.T) / a
+                # more null vectors than regions (two active cells joined by a zero face
+                # on a coarse level) leave a near-singular factor: check A A^+ A = A
+                if np.abs(Ac @ inv @ Ac - Ac).max() <= 1e-8 * scale:
+                    return inv
             except np.linalg.LinAlgError:
                 pass
     w, Q = np.linalg.eigh(Ac)

@@ -243,7 +243,10 @@ def test_update_refills_the_device_data_that_recorded_graphs_read():
     kw = dict(n=shape, dim=3, mask=_obstacles(shape), backend="torch", rhs="random", seed=0)
     P = lr.problems.poisson(coefficient=k, **kw)
     M = GMG(P.A)
+    M._privatize_device_data()        # what recording a graph does first
     M._graphs[("fake",)] = None
+    x = P.b.clone()
+    Ax = P.A @ x
     before = [lv.cache["device"][1] for lv in M.levels]
     tensors = [id(before[0]["diag"]), id(before[-1]["inverse"])]
     P2 = lr.problems.poisson(coefficient=3.0 * k[::-1], **kw)
@@ -252,7 +255,31 @@ def test_update_refills_the_device_data_that_recorded_graphs_read():
     assert [lv.cache["device"][1] for lv in M.levels] == before
     assert [id(before[0]["diag"]), id(before[-1]["inverse"])] == tensors
     assert np.array_equal((M @ P.b).numpy(), (GMG(P2.A) @ P.b).numpy())
+    assert np.array_equal((P.A @ x).numpy(), Ax.numpy())   # the caller's operator is intact
     # all-Neumann: a floating region appears, the recorded graphs go
     P3 = lr.problems.poisson(coefficient=k, bc="neumann", **kw)
     M.update(P3.A)
     assert M._graphs == {}
+
+
+def test_coarse_pseudo_inverse_with_more_null_vectors_than_regions():
+    """A solid slab on coarse-cell boundaries, all sides Neumann: on the coarsest level two
+    active cells meet across a zero face, so the coarse matrix has more null vectors than
+    the connected regions say; the pseudo-inverse must still satisfy A A^+ A = A (the
+    Cholesky shortcut falls back to the eigendecomposition), and float32 pcg-mg converges."""
+    torch = pytest.importorskip("torch")
+    from lrsolve.operators.grid import GridOperator
+    solid = np.zeros((16, 16), bool)
+    solid[7:9] = True
+    A = GridOperator((16, 16), mask=solid, bc="neumann")
+    M = GMG(A, coarse_size=8)
+    Ac = M.levels[-1].op.to_csr(backend="numpy").toarray()
+    inv = M.coarse_inverse
+    assert np.abs(Ac @ inv @ Ac - Ac).max() <= 1e-8 * np.abs(Ac).max()
+    assert np.abs(inv).max() <= 1e3 * np.abs(np.linalg.pinv(Ac)).max()
+    T = A.to("torch", dtype=torch.float32)
+    b = A.project_null(np.where(solid.reshape(-1), 0.0,
+                                np.random.default_rng(0).standard_normal(256)))
+    r = lr.solve(T, torch.as_tensor(b, dtype=torch.float32), method="pcg-mg", rtol=1e-5,
+                 coarse_size=8)
+    assert r.converged and r.iterations <= 12
