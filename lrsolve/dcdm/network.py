@@ -284,7 +284,7 @@ class VCycleNet(nn.Module):
         """The :class:`~lrsolve.multigrid.transfer.TorchHierarchy` of ``operator`` (a
         grid operator, or an already built ``TorchHierarchy``) for this dtype and
         device, with the smoothers' diagonal feature; built once per operator and
-        cached (a few operators at a time, dropped when the operator is)."""
+        cached (the last 4 operators; a cached hierarchy holds its operator's data)."""
         from ..multigrid.transfer import TorchHierarchy
         if isinstance(operator, TorchHierarchy):
             H = operator
@@ -303,7 +303,10 @@ class VCycleNet(nn.Module):
                              f"{op.dim}D grid {op.grid_shape}; use a {op.dim}D model")
         # Built outside inference mode, so a model first used in a solve can still train.
         with torch.inference_mode(False), torch.no_grad():
-            H = TorchHierarchy(GMG(op, coarse_size=self.coarse_size), dtype=dtype,
+            # the hierarchy is built from a host copy: GMG on a torch/CuPy operator would
+            # also put every level on the device, next to TorchHierarchy's own copy
+            host = op if op.backend == "numpy" else op.to("numpy")
+            H = TorchHierarchy(GMG(host, coarse_size=self.coarse_size), dtype=dtype,
                                device=device)
             _add_features(H)
         try:
