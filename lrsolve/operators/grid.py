@@ -204,7 +204,9 @@ class GridOperator(LinearOperatorBase):
         try:   # a NumPy or a backend (torch) dtype
             self.dtype = np.dtype(bk._numpy_dtype(dtype))
         except TypeError:
-            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
+            self.dtype = None
+        if self.dtype is None or not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}")
         N = int(np.prod(shape))
         self.shape = (N, N)
         self.shape3 = _embed(self.grid_shape)

@@ -239,7 +239,9 @@ class PoissonStencil(Operator):
         try:   # a NumPy or a backend (torch) dtype
             self.dtype = np.dtype(bk._numpy_dtype(dtype))
         except TypeError:
-            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
+            self.dtype = None
+        if self.dtype is None or not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}")
         # The torch tensor itself (not a copy), so lrsolve.autodiff can send gradients to it.
         self.coefficient_tensor = coefficient if bk.is_torch(coefficient) else None
         if coefficient is None or np.isscalar(coefficient):
