@@ -25,7 +25,7 @@ import array_api_compat
 __all__ = [
     "namespace", "backend_name", "device_of", "to_numpy", "asarray",
     "inner", "norm", "is_sparse", "is_torch", "is_cupy", "check_finite",
-    "real_dtype", "zeros_like", "copy",
+    "real_dtype", "zeros_like", "copy", "float_dtype",
 ]
 
 
@@ -174,6 +174,18 @@ def _numpy_dtype(dtype) -> np.dtype:
         torch = _torch()
         return torch.empty((), dtype=dtype).numpy().dtype
     return np.dtype(dtype)
+
+
+def float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` (NumPy or torch) as a floating NumPy dtype, else ``TypeError`` naming
+    ``name``."""
+    try:
+        out = _numpy_dtype(dtype)
+    except TypeError:
+        out = None
+    if out is None or not np.issubdtype(out, np.floating):
+        raise TypeError(f"{name} must be a floating dtype, got {dtype!r}")
+    return out
 
 
 def _torch_dtype(dtype):

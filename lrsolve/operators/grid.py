@@ -201,12 +201,7 @@ class GridOperator(LinearOperatorBase):
         self.spacing = tuple(spacing)
         self.backend = backend
         self.device = device if device is not None else "cpu"
-        try:   # a NumPy or a backend (torch) dtype
-            self.dtype = np.dtype(bk._numpy_dtype(dtype))
-        except TypeError:
-            self.dtype = None
-        if self.dtype is None or not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}")
+        self.dtype = bk.float_dtype(dtype)   # a NumPy or a backend (torch) dtype
         N = int(np.prod(shape))
         self.shape = (N, N)
         self.shape3 = _embed(self.grid_shape)

@@ -236,12 +236,7 @@ class PoissonStencil(Operator):
         self.shift_value = shift
         self.backend = backend
         self.device = device if device is not None else "cpu"
-        try:   # a NumPy or a backend (torch) dtype
-            self.dtype = np.dtype(bk._numpy_dtype(dtype))
-        except TypeError:
-            self.dtype = None
-        if self.dtype is None or not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}")
+        self.dtype = bk.float_dtype(dtype)   # a NumPy or a backend (torch) dtype
         # The torch tensor itself (not a copy), so lrsolve.autodiff can send gradients to it.
         self.coefficient_tensor = coefficient if bk.is_torch(coefficient) else None
         if coefficient is None or np.isscalar(coefficient):
