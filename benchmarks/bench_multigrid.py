@@ -205,16 +205,6 @@ def section_fmg(sizes2, sizes3):
     return rows
 
 
-def _obstacles(shape):
-    X = np.indices(shape)
-    n = max(shape)
-    solid = np.zeros(shape, dtype=bool)
-    for centre in [(0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7)]:
-        d = sum(((X[a] + 0.5) / n - centre[a]) ** 2 for a in range(len(shape)))
-        solid |= d < 0.12 ** 2
-    return solid
-
-
 def section_robustness(shapes):
     from scipy.ndimage import gaussian_filter
     out = []
@@ -232,8 +222,8 @@ def section_robustness(shapes):
             "lognormal sigma=2 (corr. 4 cells)": dict(coefficient=np.exp(2.0 * g / g.std())),
             "lognormal sigma=2 (white)": dict(coefficient=np.exp(2.0 * rng.standard_normal(
                 shape))),
-            "obstacles": dict(mask=_obstacles(shape)),
-            "obstacles + Neumann walls": dict(mask=_obstacles(shape), bc={
+            "obstacles": dict(mask=lr.problems.sphere_obstacles(shape)),
+            "obstacles + Neumann walls": dict(mask=lr.problems.sphere_obstacles(shape), bc={
                 "x-": "neumann", "x+": "neumann", "y-": "neumann"}),
         }
         for cycle in ("V", "W"):

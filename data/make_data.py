@@ -30,16 +30,6 @@ def layered(shape, layers=8, contrast=1e4):
     return np.where((X[0] // max(1, shape[0] // layers)) % 2 == 0, 1.0, contrast)
 
 
-def obstacles(shape):
-    """Three circular solid obstacles of radius 0.12 of the box (True = solid)."""
-    X = np.indices(shape)
-    n = max(shape)
-    solid = np.zeros(shape, dtype=bool)
-    for centre in [(0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7)]:
-        solid |= sum(((X[a] + 0.5) / n - centre[a]) ** 2 for a in range(len(shape))) < 0.0144
-    return solid
-
-
 def save_mtx(name, A, comment):
     buf = io.BytesIO()
     scipy.io.mmwrite(buf, A.tocoo(), comment=comment, field="real", symmetry="symmetric")
@@ -56,7 +46,7 @@ def main():
     shape = (64, 64)
     k_log = lognormal(shape)
     k_lay = layered(shape)
-    solid = obstacles(shape)
+    solid = lr.problems.sphere_obstacles(shape)
     save_npy("lognormal_64x64.npy", k_log)
     save_npy("layered_64x64.npy", k_lay)
     save_npy("obstacles_64x64.npy", solid)

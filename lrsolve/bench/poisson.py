@@ -24,6 +24,7 @@ import numpy as np
 from .. import backend as bk
 from ..cli import nonnegative_int, positive_int, unit_interval
 from ..io import save_figure, save_json
+from ..problems.poisson import sphere_obstacles
 
 DEFAULT_SOLVERS = ("cg", "cg-csr", "pcg-jacobi", "pcg-ic0", "pcg-amg", "pcg-mg", "mg", "dcdm",
                    "scipy-cg", "pyamg")
@@ -126,16 +127,6 @@ def _field(kind: str, shape: tuple, seed: int):
     raise ValueError(f"coefficient must be one of {COEFFICIENTS}, got {kind!r}")
 
 
-def _obstacles(shape: tuple):
-    """Three spherical (circular) solid obstacles of radius 0.12 of the box."""
-    X = np.indices(shape)
-    n = max(shape)
-    solid = np.zeros(shape, dtype=bool)
-    for centre in [(0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7)]:
-        solid |= sum(((X[a] + 0.5) / n - centre[a]) ** 2 for a in range(len(shape))) < 0.0144
-    return solid
-
-
 def _problems(n, dim, seed, backend, coefficient="const", domain="box"):
     """(CSR problem, matrix-free problem) of one case."""
     import lrsolve as lr
@@ -147,7 +138,7 @@ def _problems(n, dim, seed, backend, coefficient="const", domain="box"):
     shape = (n,) * dim
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
-    mask = _obstacles(shape) if domain == "obstacles" else None
+    mask = sphere_obstacles(shape) if domain == "obstacles" else None
     Ps = lr.problems.poisson(shape, dim, coefficient=_field(coefficient, shape, seed),
                              mask=mask, rhs="random", seed=seed, backend=backend, format="grid")
     from .. import problems as _pr

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib
 
-from .poisson import PoissonProblem, grid_coordinates, poisson
+from .poisson import PoissonProblem, grid_coordinates, poisson, sphere_obstacles
 
 _MODULES = ("sequences", "nlp", "completion", "darcy", "fluids")
 
-__all__ = ["poisson", "PoissonProblem", "grid_coordinates"]
+__all__ = ["poisson", "PoissonProblem", "grid_coordinates", "sphere_obstacles"]
 
 
 def __getattr__(name):

@@ -9,7 +9,7 @@ import numpy as np
 from .. import backend as bk
 from ..operators.stencil import PoissonStencil
 
-__all__ = ["PoissonProblem", "poisson", "grid_coordinates", "RHS_KINDS"]
+__all__ = ["PoissonProblem", "poisson", "grid_coordinates", "sphere_obstacles", "RHS_KINDS"]
 
 RHS_KINDS = ("random", "ones", "point", "smooth")
 
@@ -21,6 +21,22 @@ class PoissonProblem:
     A: Any
     b: Any
     meta: dict = field(default_factory=dict)
+
+
+def sphere_obstacles(shape: tuple) -> np.ndarray:
+    """The benchmark obstacles: three spheres (circles in 2D) of radius 0.12 of the box's
+    longest side, centred at (0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7) in units
+    of that side; a boolean mask of ``shape``, True = solid.
+
+    >>> int(sphere_obstacles((32, 32)).sum())
+    136
+    """
+    X = np.indices(shape)
+    n = max(shape)
+    solid = np.zeros(shape, dtype=bool)
+    for centre in [(0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7)]:
+        solid |= sum(((X[a] + 0.5) / n - centre[a]) ** 2 for a in range(len(shape))) < 0.0144
+    return solid
 
 
 def grid_coordinates(n: int, dim: int) -> list[np.ndarray]:

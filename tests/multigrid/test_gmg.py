@@ -5,6 +5,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import lrsolve as lr
+from lrsolve.problems import sphere_obstacles
 from lrsolve.multigrid import GMG
 from lrsolve.result import Status
 
@@ -14,16 +15,6 @@ def _solve(P, **kw):
     true = np.linalg.norm(P.b - P.A @ r.x) / np.linalg.norm(P.b)
     assert r.status is Status.CONVERGED and true <= 1e-8
     return r.iterations
-
-
-def _obstacles(shape):
-    X = np.indices(shape)
-    n = max(shape)
-    solid = np.zeros(shape, dtype=bool)
-    for centre in [(0.3, 0.3, 0.3), (0.7, 0.6, 0.4), (0.5, 0.8, 0.7)]:
-        d = sum(((X[a] + 0.5) / n - centre[a]) ** 2 for a in range(len(shape)))
-        solid |= d < 0.12 ** 2
-    return solid
 
 
 def test_pcg_mg_iterations_bounded_and_size_independent():
@@ -46,7 +37,7 @@ def test_robust_to_jumps_and_masks():
     base = _solve(lr.problems.poisson(n=shape, rhs="random", seed=0))
     layered = np.where((X[0] // 8) % 2 == 0, 1.0, 1e4)
     checker = np.where((X[0] // 16 + X[1] // 16) % 2 == 0, 1.0, 1e4)
-    solid = _obstacles(shape)
+    solid = sphere_obstacles(shape)
     walls = {"x-": "neumann", "x+": "neumann", "y-": "neumann"}
     for kw in (dict(coefficient=layered), dict(coefficient=checker), dict(mask=solid),
                dict(mask=solid, bc=walls)):
@@ -55,7 +46,7 @@ def test_robust_to_jumps_and_masks():
     base3 = _solve(lr.problems.poisson(n=(24,) * 3, rhs="random", seed=0))
     layered3 = np.where((X3[2] // 4) % 2 == 0, 1.0, 1e4)
     assert _solve(lr.problems.poisson(n=(24,) * 3, coefficient=layered3, seed=0)) <= 2 * base3
-    assert _solve(lr.problems.poisson(n=(24,) * 3, mask=_obstacles((24,) * 3), seed=0)) \
+    assert _solve(lr.problems.poisson(n=(24,) * 3, mask=sphere_obstacles((24,) * 3), seed=0)) \
         <= 2 * base3
 
 
@@ -90,7 +81,7 @@ def test_mg_solver_and_cycles_smoothers():
 
 
 def test_preconditioner_is_symmetric_and_batched(rng):
-    P = lr.problems.poisson(n=(30, 21, 10), dim=3, mask=_obstacles((30, 21, 10)))
+    P = lr.problems.poisson(n=(30, 21, 10), dim=3, mask=sphere_obstacles((30, 21, 10)))
     M = GMG(P.A)
     x, y = rng.standard_normal((2, P.A.shape[0]))
     active = P.A.active.reshape(-1)
@@ -129,7 +120,7 @@ def test_numpy_and_array_backends_iterates_agree(backend, device):
     if backend == "torch":
         pytest.importorskip("torch")
     k = np.exp(np.random.default_rng(0).standard_normal((20, 18, 9)))
-    kw = dict(n=(20, 18, 9), dim=3, coefficient=k, mask=_obstacles((20, 18, 9)),
+    kw = dict(n=(20, 18, 9), dim=3, coefficient=k, mask=sphere_obstacles((20, 18, 9)),
               bc={"x-": "neumann"}, rhs="random", seed=0)
     runs = {}
     for name, options in (("numpy", {}), (backend, {"device": device} if device else {})):
@@ -158,8 +149,8 @@ def test_cuda_graph_replay_matches_eager_cycle():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device for torch")
     k = np.exp(np.random.default_rng(1).standard_normal((24, 20, 12)))
-    P = lr.problems.poisson(n=(24, 20, 12), dim=3, coefficient=k, mask=_obstacles((24, 20, 12)),
-                            backend="torch", device="cuda")
+    P = lr.problems.poisson(n=(24, 20, 12), dim=3, coefficient=k,
+                            mask=sphere_obstacles((24, 20, 12)), backend="torch", device="cuda")
     M, E = GMG(P.A, cuda_graph=True), GMG(P.A, cuda_graph=False)
     g = torch.Generator(device="cuda").manual_seed(0)
     for shape in [(P.A.shape[0],)] * 3 + [(P.A.shape[0], 3)] * 2:
@@ -168,7 +159,7 @@ def test_cuda_graph_replay_matches_eager_cycle():
     assert M.graph_error is None and M.graph_info["captured"] == 2
     assert M.graph_info["replayed"] == 5
     P2 = lr.problems.poisson(n=(24, 20, 12), dim=3, coefficient=2 * k,
-                             mask=_obstacles((24, 20, 12)), backend="torch", device="cuda")
+                             mask=sphere_obstacles((24, 20, 12)), backend="torch", device="cuda")
     M.update(P2.A)
     E.update(P2.A)
     r = torch.randn(P.A.shape[0], dtype=torch.float64, device="cuda", generator=g)
@@ -240,7 +231,7 @@ def test_update_refills_the_device_data_that_recorded_graphs_read():
     pytest.importorskip("torch")
     shape = (24, 20, 12)
     k = np.exp(np.random.default_rng(2).standard_normal(shape))
-    kw = dict(n=shape, dim=3, mask=_obstacles(shape), backend="torch", rhs="random", seed=0)
+    kw = dict(n=shape, dim=3, mask=sphere_obstacles(shape), backend="torch", rhs="random", seed=0)
     P = lr.problems.poisson(coefficient=k, **kw)
     M = GMG(P.A)
     M._privatize_device_data()        # what recording a graph does first
