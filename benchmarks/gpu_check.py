@@ -191,10 +191,7 @@ def fluid_system(n, data_path, backend, device):
     if n == meta["n"]:
         mask = data["mask"]
     else:
-        mask = obstacle_mask([tuple(o) if not isinstance(o, list) else
-                              (o[0],) + tuple(tuple(v) if isinstance(v, list) else v
-                                              for v in o[1:]) for o in meta["obstacles"]],
-                             (n,) * 3)
+        mask = obstacle_mask(meta["obstacles"], (n,) * 3)
         idx = (np.arange(n) * meta["n"]) // n
         b = b[np.ix_(idx, idx, idx)]
     spacing = tuple(h * meta["n"] / n for h in meta["spacing"])

@@ -365,12 +365,8 @@ class GMG:
     rmatvec = matvec
 
     def _graph_wanted(self, r) -> bool:
-        if not (self.cuda_graph is not False and self.graph_error is None and bk.is_torch(r)):
-            return False
-        if r.device.type != "cuda" or r.requires_grad:
-            self.graph_info["skipped"] = (f"r on {r.device}, requires_grad={r.requires_grad}")
-            return False
-        return True
+        return (self.cuda_graph is not False and self.graph_error is None
+                and bk.is_torch(r) and r.device.type == "cuda" and not r.requires_grad)
 
     def _graph_matvec(self, r):
         """``matvec`` by replaying a recorded CUDA graph (recorded on first use per shape,
