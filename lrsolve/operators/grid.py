@@ -313,20 +313,18 @@ class GridOperator(LinearOperatorBase):
         if key not in self._cache:
             conv = lambda a: bk.asarray(np.array(a, dtype=np.float64, copy=True),
                                         backend=self.backend, device=device, dtype=dtype)
-            faces, faces64 = [], []
-            for ax, f in enumerate(self._f3):
-                # keep broadcast faces small: collapse zero-stride axes to length 1
-                compact = f[tuple(slice(0, 1) if st == 0 else slice(None) for st in f.strides)]
-                faces.append(conv(compact))
-                faces64.append(bk.asarray(np.array(compact, dtype=np.float64, copy=True),
-                                          backend=self.backend, device=device,
-                                          dtype=np.float64))
+            # keep broadcast faces small: collapse zero-stride axes to length 1
+            compact = [f[tuple(slice(0, 1) if st == 0 else slice(None) for st in f.strides)]
+                       for f in self._f3]
+            faces = [conv(c) for c in compact]
             if self._diag_cache is None and self.kernel_args[0].ndim == 1:
                 # uniform layout: sum the face vectors on the device (the same additions,
                 # in the same order, as _diag3) instead of building the grid-sized
                 # diagonal on the host and copying it over
                 d = None
-                for ax, f in enumerate(faces64):
+                for ax, c in enumerate(compact):
+                    f = bk.asarray(np.array(c, dtype=np.float64, copy=True),
+                                   backend=self.backend, device=device, dtype=np.float64)
                     n = self.shape3[ax]
                     # a constant face array was collapsed to length 1 along its axis too
                     lo, hi = (f, f) if f.shape[ax] == 1 else (_range(f, 0, n, ax),
@@ -334,10 +332,8 @@ class GridOperator(LinearOperatorBase):
                     d = lo if d is None else d + lo
                     d = d + hi
                 d = d + float(self.shift_value)
-                d = bk.asarray(d, backend=self.backend, device=device, dtype=np.float64)
-                if tuple(d.shape) != self.shape3:
-                    d = d + bk.asarray(np.zeros(self.shape3), backend=self.backend,
-                                       device=device, dtype=np.float64)
+                if tuple(d.shape) != self.shape3:   # materialise on the device
+                    d = bk.namespace(d).broadcast_to(d, self.shape3) * 1.0
                 diag = bk.asarray(d, backend=self.backend, device=device, dtype=dtype)
                 inv_diag = bk.asarray(1.0 / d, backend=self.backend, device=device, dtype=dtype)
             else:
